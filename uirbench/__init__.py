@@ -1,0 +1,6 @@
+"""uirbench: dataset + benchmark suite with reference models for universal image restoration."""
+
+from uirbench.registry import DEGRADATIONS, METRICS, MODELS, Registry
+
+__version__ = "0.1.0"
+__all__ = ["DEGRADATIONS", "METRICS", "MODELS", "Registry", "__version__"]

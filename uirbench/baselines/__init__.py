@@ -1,0 +1,1 @@
+"""Restoration baselines, one file each, registered in ``MODELS``."""

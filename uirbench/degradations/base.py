@@ -1,0 +1,213 @@
+"""The shape every degradation shares: frozen config -> ``sample`` -> pure ``apply``.
+
+A degradation is a frozen dataclass (its configuration: ``severity`` and ``track``) with
+
+* ``sample(rng, image, depth=None) -> params``: draws every random choice from the explicit
+  ``np.random.Generator`` and returns plain JSON values (physical parameters, plus integer seeds
+  for random fields such as noise or motion trajectories);
+* ``apply(image, depth=None, **params) -> image``: a pure static function; replaying recorded
+  params reproduces the output exactly.
+
+Severity: ``1``-``5`` select fixed parameter values (``LEVELS``), defined at a 512-px short side;
+spatial values scale with ``min(H, W) / 512``. ``0`` selects neutral parameters, which return the
+input unchanged byte for byte. ``None`` draws continuous values from the ``train``
+(in-distribution) range or the disjoint ``ood`` range (``track``). Ranges are half-open [lo, hi).
+
+Physics happens in linear light (IEC 61966-2-1 sRGB transfer function, via look-up tables) in
+float32, with one rounding to uint8 at the end.
+"""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from uirbench.io import check_rgb
+
+STAGES = ("scene", "optics", "exposure", "sensor", "compression")
+"""Physical order of a capture: scene (haze, rain) -> optics (blur) -> exposure (low light) ->
+sensor (noise) -> compression (JPEG). ``mixed`` chains apply stages in this order."""
+
+TRACKS = ("train", "ood")
+REFERENCE_SIDE = 512
+SEED_BOUND = 2**63
+
+
+@dataclass(frozen=True)
+class Range:
+    """A half-open parameter range [lo, hi); ``log`` draws log-uniformly, ``integer`` draws ints."""
+
+    lo: float
+    hi: float
+    log: bool = False
+    integer: bool = False
+
+    def draw(self, rng: np.random.Generator) -> float | int:
+        if self.integer:
+            return int(rng.integers(int(self.lo), int(self.hi)))
+        if self.log:
+            return float(np.exp(rng.uniform(np.log(self.lo), np.log(self.hi))))
+        return float(rng.uniform(self.lo, self.hi))
+
+
+@dataclass(frozen=True)
+class Degradation:
+    """Base class; subclasses are frozen dataclasses registered in ``DEGRADATIONS``.
+
+    Class attributes a subclass sets: ``name``, ``stage`` (one of ``STAGES``), ``LEVELS``
+    (key -> five values for severities 1-5), ``NEUTRAL`` (key -> value at severity 0), ``TRAIN``
+    and ``OOD`` (key -> :class:`Range`), ``SPATIAL`` (keys measured in pixels at 512 px).
+    """
+
+    severity: int | None = 3
+    track: str = "train"
+
+    name: ClassVar[str] = ""
+    stage: ClassVar[str] = ""
+    uses_depth: ClassVar[bool] = False
+    LEVELS: ClassVar[dict[str, tuple[float, ...]]] = {}
+    NEUTRAL: ClassVar[dict[str, float]] = {}
+    TRAIN: ClassVar[dict[str, Range]] = {}
+    OOD: ClassVar[dict[str, Range]] = {}
+    SPATIAL: ClassVar[tuple[str, ...]] = ()
+
+    def __post_init__(self) -> None:
+        if self.severity is not None and (isinstance(self.severity, bool) or self.severity not in range(6)):
+            raise ValueError(f"{self.name}: severity must be an integer 0-5 or None (continuous), got {self.severity!r}")
+        if self.track not in TRACKS:
+            raise ValueError(f"{self.name}: track must be one of {', '.join(TRACKS)}, got {self.track!r}")
+
+    # -- the two steps ------------------------------------------------------------------------
+    def sample(self, rng: np.random.Generator, image: np.ndarray, depth: np.ndarray | None = None) -> dict[str, Any]:
+        """Draw physical parameters for ``image``: the severity values plus what ``extra`` adds."""
+        params = self.severity_values(rng, image)
+        if self.severity != 0:
+            params.update(self.extra(rng, image, depth))
+        else:
+            params.update(self.neutral_extra(image, depth))
+        return params
+
+    def extra(self, rng: np.random.Generator, image: np.ndarray, depth: np.ndarray | None) -> dict[str, Any]:
+        """Parameters beyond the severity table (seeds, angles, ...); override in subclasses."""
+        return {}
+
+    def neutral_extra(self, image: np.ndarray, depth: np.ndarray | None) -> dict[str, Any]:
+        """Parameters beyond ``NEUTRAL`` at severity 0 (placeholders that ``apply`` ignores)."""
+        return {}
+
+    @staticmethod
+    def apply(image: np.ndarray, **params: Any) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- shared machinery ---------------------------------------------------------------------
+    def severity_values(self, rng: np.random.Generator, image: np.ndarray) -> dict[str, Any]:
+        """Values of the severity-controlled keys, spatial ones scaled to this image's short side."""
+        if self.severity == 0:
+            return dict(self.NEUTRAL)
+        if self.severity is None:
+            ranges = self.TRAIN if self.track == "train" else self.OOD
+            values = {key: r.draw(rng) for key, r in ranges.items()}
+        else:
+            values = {key: levels[self.severity - 1] for key, levels in self.LEVELS.items()}
+        scale = spatial_scale(image)
+        for key in self.SPATIAL:
+            values[key] = float(values[key] * scale)
+        return values
+
+    def __call__(self, image: np.ndarray, rng: np.random.Generator, depth: np.ndarray | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Degrade ``image`` (HxWx3 uint8 RGB); returns ``(degraded, params)``."""
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"{self.name}: rng must be a numpy Generator (np.random.default_rng(seed)), got {type(rng).__name__}")
+        check_rgb(image)
+        params = self.sample(rng, image, depth)
+        return self.replay(image, params, depth), params
+
+    @classmethod
+    def replay(cls, image: np.ndarray, params: dict[str, Any], depth: np.ndarray | None = None) -> np.ndarray:
+        """Apply recorded ``params`` to ``image``; unknown or missing keys raise, naming the valid ones."""
+        check_rgb(image)
+        check_param_names(cls, params)
+        kwargs = dict(params)
+        if cls.uses_depth:
+            kwargs["depth"] = depth
+        out = cls.apply(image, **kwargs)
+        assert out.dtype == np.uint8 and out.shape == image.shape, f"{cls.name}: apply broke shape/dtype"
+        return out
+
+    @classmethod
+    def param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.apply)
+        return [p for p in sig.parameters if p not in ("image", "depth")]
+
+
+def check_param_names(cls: type[Degradation], params: dict[str, Any]) -> None:
+    valid = cls.param_names()
+    unknown = sorted(set(params) - set(valid))
+    missing = sorted(set(valid) - set(params))
+    if unknown or missing:
+        parts = [f"unknown {', '.join(unknown)}" if unknown else "", f"missing {', '.join(missing)}" if missing else ""]
+        raise ValueError(f"{cls.name}: bad parameters ({'; '.join(p for p in parts if p)}); valid parameters: {', '.join(valid)}")
+
+
+def check_range(name: str, key: str, value: float, lo: float | None = None, hi: float | None = None) -> None:
+    """Raise a ValueError naming the degradation, the parameter and the valid interval."""
+    bad = not np.isfinite(value) or (lo is not None and value < lo) or (hi is not None and value > hi)
+    if bad:
+        interval = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+        raise ValueError(f"{name}: parameter {key}={value!r} is outside the valid range {interval}")
+
+
+def spatial_scale(image: np.ndarray) -> float:
+    """Scale of spatial parameters: ``min(H, W) / 512`` (they are defined at a 512-px short side)."""
+    return min(image.shape[:2]) / REFERENCE_SIDE
+
+
+def draw_seed(rng: np.random.Generator) -> int:
+    """An integer seed for a random field, recorded in params so ``apply`` can replay it."""
+    return int(rng.integers(SEED_BOUND))
+
+
+def field_rng(seed: int) -> np.random.Generator:
+    """The generator ``apply`` uses for a recorded seed (SFC64: the fastest numpy bit generator)."""
+    return np.random.Generator(np.random.SFC64(seed))
+
+
+# -- sRGB <-> linear light (IEC 61966-2-1) -----------------------------------------------------
+def _decode(v: np.ndarray) -> np.ndarray:
+    return np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
+
+
+def _encode(v: np.ndarray) -> np.ndarray:
+    return np.where(v <= 0.0031308, v * 12.92, 1.055 * np.power(v, 1 / 2.4) - 0.055)
+
+
+_TO_LINEAR = _decode(np.arange(256, dtype=np.float64) / 255.0).astype(np.float32)
+_ENCODE_BINS = 1 << 16
+# Each bin of linear light maps to the uint8 level nearest to the sRGB value of the bin centre;
+# results differ from exact rounding only within 1/2^17 of a rounding threshold.
+_TO_SRGB8 = np.clip(np.rint(_encode((np.arange(_ENCODE_BINS) + 0.5) / _ENCODE_BINS) * 255.0), 0, 255).astype(np.uint8)
+
+
+def to_linear(image: np.ndarray) -> np.ndarray:
+    """HxWx3 uint8 sRGB -> float32 linear light in [0, 1] (exact, by look-up table)."""
+    return np.take(_TO_LINEAR, image)
+
+
+def to_srgb8(linear: np.ndarray) -> np.ndarray:
+    """float32 linear light -> uint8 sRGB, clipped to [0, 1] and rounded once (never truncated).
+
+    ``to_srgb8(to_linear(x)) == x`` exactly for every uint8 value.
+    """
+    idx = np.multiply(linear, _ENCODE_BINS, dtype=np.float32)
+    np.clip(idx, 0, _ENCODE_BINS - 1, out=idx)
+    return np.take(_TO_SRGB8, idx.astype(np.uint16))
+
+
+def round_to_uint8(values: np.ndarray) -> np.ndarray:
+    """float sRGB values in DN (0-255) -> uint8, rounded half-to-even once and clipped."""
+    out = np.rint(values)
+    np.clip(out, 0, 255, out=out)
+    return out.astype(np.uint8)

@@ -1,0 +1,226 @@
+"""The only place that reads/writes images and converts layouts and dtypes.
+
+Conventions: degradations work on HxWx3 ``uint8`` RGB arrays; models and metrics on NCHW
+``float32`` RGB tensors in [0, 1]. Every write is atomic (temporary file in the same folder, then
+``os.replace``), so an interrupted run never leaves a half-written file under a final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MIN_SIDE = 16
+"""Images with a side shorter than this are refused: no degradation is meaningful on them."""
+
+MAX_PIXELS = 64_000_000
+"""Decompression-bomb guard: images with more pixels than this are refused before decoding."""
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+
+
+class ImageError(ValueError):
+    """An image file or array that uirbench refuses, with the reason and the file name."""
+
+
+def check_rgb(image: np.ndarray, what: str = "image") -> np.ndarray:
+    """Return ``image`` if it is an HxWx3 uint8 RGB array of at least MIN_SIDE pixels, else raise.
+
+    Arrays are never converted silently: grey, RGBA and 16-bit inputs are refused here with a
+    message saying how to convert them (``read_image`` does the conversions for files).
+    """
+    if not isinstance(image, np.ndarray):
+        raise ImageError(f"{what}: expected a numpy array (HxWx3 uint8 RGB), got {type(image).__name__}")
+    if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
+        raise ImageError(f"{what}: greyscale array of shape {image.shape}; uirbench degrades RGB images. "
+                         "Replicate the channel (np.repeat(img[..., None], 3, axis=2)) or read the file with uirbench.io.read_image")
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ImageError(f"{what}: expected shape HxWx3 (RGB), got {image.shape}")
+    if image.shape[2] == 4:
+        raise ImageError(f"{what}: RGBA array; drop or composite the alpha channel first (read_image does this for opaque files)")
+    if image.dtype != np.uint8:
+        raise ImageError(f"{what}: expected dtype uint8 (0-255), got {image.dtype}; convert 16-bit data with "
+                         "uirbench.io.to_uint8 (rounds x*255/65535) rather than truncating")
+    if min(image.shape[:2]) < MIN_SIDE:
+        raise ImageError(f"{what}: {image.shape[1]}x{image.shape[0]} px is smaller than the minimum side of {MIN_SIDE} px")
+    return image
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """Convert uint8/uint16 (full range) or float in [0, 1] to uint8 by rounding, never truncating."""
+    if image.dtype == np.uint8:
+        return image
+    if image.dtype == np.uint16:
+        return ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    if np.issubdtype(image.dtype, np.floating):
+        if not np.isfinite(image).all():
+            raise ImageError("float image contains NaN or inf")
+        return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+    raise ImageError(f"unsupported image dtype {image.dtype}; expected uint8, uint16 or float")
+
+
+def _png_bit_depth(data: bytes) -> int | None:
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 24:
+        return data[24]
+    return None
+
+
+def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+    """Read an image file as HxWx3 uint8 RGB, applying EXIF orientation.
+
+    Handled explicitly: greyscale (channel replicated), palette, opaque RGBA/LA (alpha dropped),
+    CMYK (converted by Pillow's ICC-free formula), 16-bit PNG/TIFF (rounded x*255/65535).
+    Refused with an :class:`ImageError` naming the file: unreadable, truncated or non-image
+    files, translucent alpha, more than ``max_pixels`` pixels, sides under ``MIN_SIDE``.
+    """
+    from PIL import Image, ImageOps
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            width, height = probe.size
+            fmt = probe.format
+    except Exception as exc:
+        raise ImageError(f"{path}: not a readable image ({exc})") from exc
+    if width * height > max_pixels:
+        raise ImageError(f"{path}: {width}x{height} = {width * height:,} pixels exceeds the limit of "
+                         f"{max_pixels:,} (decompression-bomb guard)")
+    if fmt in ("PNG", "TIFF") and _png_bit_depth(data) in (None, 16):
+        array = _read_high_bit_depth(data)
+        if array is not None:
+            return check_rgb(array, str(path))
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            img.load()
+            img = ImageOps.exif_transpose(img)
+            array = _pil_to_rgb(img, path)
+    except ImageError:
+        raise
+    except Exception as exc:
+        raise ImageError(f"{path}: corrupt or truncated image ({exc})") from exc
+    return check_rgb(array, str(path))
+
+
+def _read_high_bit_depth(data: bytes) -> np.ndarray | None:
+    """Decode 16-bit PNG/TIFF with OpenCV (Pillow truncates 16-bit RGB to 8 bits); None if 8-bit."""
+    import cv2
+
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if array is None or array.dtype != np.uint16:
+        return None
+    if array.ndim == 2:
+        array = np.repeat(array[:, :, None], 3, axis=2)
+    elif array.shape[2] == 4:
+        if (array[:, :, 3] != 65535).any():
+            raise ImageError("16-bit image with a translucent alpha channel; composite it onto a background first")
+        array = array[:, :, 2::-1]
+    else:
+        array = array[:, :, ::-1]
+    return to_uint8(np.ascontiguousarray(array))
+
+
+def _pil_to_rgb(img: Any, path: Path) -> np.ndarray:
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        array = np.asarray(img)
+        if array.dtype != np.uint16:
+            array = array.astype(np.int64)
+            if array.min() < 0 or array.max() > 65535:
+                raise ImageError(f"{path}: 32-bit integer image with values outside 0-65535")
+            array = array.astype(np.uint16)
+        return np.repeat(to_uint8(array)[:, :, None], 3, axis=2)
+    if mode == "F":
+        raise ImageError(f"{path}: floating-point image; export it as 8- or 16-bit PNG first")
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in img.info):
+        rgba = np.asarray(img.convert("RGBA"))
+        if (rgba[:, :, 3] != 255).any():
+            raise ImageError(f"{path}: image has a translucent alpha channel; composite it onto a background first")
+        return np.ascontiguousarray(rgba[:, :, :3])
+    if mode in ("1", "L", "P", "CMYK", "YCbCr", "LAB", "HSV", "RGB"):
+        return np.asarray(img.convert("RGB"))
+    raise ImageError(f"{path}: unsupported image mode {mode!r}")
+
+
+def _atomic_write(path: str | os.PathLike[str], write: Callable[[Any], None]) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
+    """Write ``data`` atomically (temporary file + rename)."""
+    _atomic_write(path, lambda fh: fh.write(data))
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as indented JSON atomically; NaN/inf are refused (they are not JSON)."""
+    write_bytes(path, (json.dumps(obj, indent=2, allow_nan=False) + "\n").encode())
+
+
+def encode_png(image: np.ndarray) -> bytes:
+    """Lossless PNG bytes of an HxWx3 uint8 RGB array (deterministic: fixed zlib level)."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(check_rgb(image)[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    if not ok:
+        raise ImageError("PNG encoding failed")
+    return buf.tobytes()
+
+
+def write_image(path: str | os.PathLike[str], image: np.ndarray, *, jpeg_quality: int = 95) -> None:
+    """Write an RGB uint8 image atomically: lossless PNG, or JPEG when the suffix says .jpg/.jpeg."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".png":
+        write_bytes(path, encode_png(image))
+    elif suffix in (".jpg", ".jpeg"):
+        from PIL import Image
+
+        buf = io.BytesIO()
+        Image.fromarray(check_rgb(image)).save(buf, format="JPEG", quality=jpeg_quality)
+        write_bytes(path, buf.getvalue())
+    else:
+        raise ImageError(f"{path}: unsupported output suffix {suffix!r}; use .png (lossless) or .jpg")
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def to_tensor(images: np.ndarray | list[np.ndarray]) -> Any:
+    """HxWx3 uint8 (or a list of same-size ones) -> NCHW float32 torch tensor in [0, 1]."""
+    import torch
+
+    batch = np.stack([check_rgb(im) for im in images]) if isinstance(images, list) else check_rgb(images)[None]
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255.0)
+
+
+def to_numpy(tensor: Any) -> list[np.ndarray]:
+    """NCHW float tensor in [0, 1] -> list of HxWx3 uint8 arrays (rounded once, clipped)."""
+    if tensor.ndim != 4 or tensor.shape[1] != 3:
+        raise ImageError(f"expected an NCHW tensor with 3 channels, got shape {tuple(tensor.shape)}")
+    array = tensor.detach().float().clamp(0, 1).mul(255.0).round().to("cpu").permute(0, 2, 3, 1).numpy()
+    return [np.ascontiguousarray(a.astype(np.uint8)) for a in array]

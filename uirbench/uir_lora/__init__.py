@@ -1,0 +1,1 @@
+"""UIR-LoRA: frozen one-step generative backbone + per-degradation LoRAs + router."""
