@@ -73,44 +73,52 @@ def _png_bit_depth(data: bytes) -> int | None:
     return None
 
 
-def read_image(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Read an image file as HxWx3 uint8 RGB, applying EXIF orientation.
+def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:
+    """Read an image file as HxWx3 uint8 RGB (see :func:`decode_image`); errors name the file."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    return decode_image(data, str(path), max_pixels=max_pixels)
+
+
+def decode_image(data: bytes, name: str, *, max_pixels: int | None = None) -> np.ndarray:
+    """Decode encoded image bytes as HxWx3 uint8 RGB, applying EXIF orientation.
 
     Handled explicitly: greyscale (channel replicated), palette, opaque RGBA/LA (alpha dropped),
-    CMYK (converted by Pillow's ICC-free formula), 16-bit PNG/TIFF (rounded x*255/65535).
-    Refused with an :class:`ImageError` naming the file: unreadable, truncated or non-image
-    files, translucent alpha, more than ``max_pixels`` pixels, sides under ``MIN_SIDE``.
+    CMYK (Pillow's conversion), 16-bit PNG/TIFF (rounded x*255/65535, never truncated).
+    Refused with an :class:`ImageError` naming ``name``: truncated or non-image data,
+    translucent alpha, more than ``max_pixels`` pixels (decompression bomb), sides under ``MIN_SIDE``.
     """
     from PIL import Image, ImageOps
 
-    path = Path(path)
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    max_pixels = MAX_PIXELS if max_pixels is None else max_pixels
     try:
         with Image.open(io.BytesIO(data)) as probe:
             width, height = probe.size
             fmt = probe.format
     except Exception as exc:
-        raise ImageError(f"{path}: not a readable image ({exc})") from exc
+        raise ImageError(f"{name}: not a readable image ({exc})") from exc
     if width * height > max_pixels:
-        raise ImageError(f"{path}: {width}x{height} = {width * height:,} pixels exceeds the limit of "
+        raise ImageError(f"{name}: {width}x{height} = {width * height:,} pixels exceeds the limit of "
                          f"{max_pixels:,} (decompression-bomb guard)")
     if fmt in ("PNG", "TIFF") and _png_bit_depth(data) in (None, 16):
-        array = _read_high_bit_depth(data)
+        try:
+            array = _read_high_bit_depth(data)
+        except ImageError as exc:
+            raise ImageError(f"{name}: {exc}") from exc
         if array is not None:
-            return check_rgb(array, str(path))
+            return check_rgb(array, name)
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
             img = ImageOps.exif_transpose(img)
-            array = _pil_to_rgb(img, path)
+            array = _pil_to_rgb(img, name)
     except ImageError:
         raise
     except Exception as exc:
-        raise ImageError(f"{path}: corrupt or truncated image ({exc})") from exc
-    return check_rgb(array, str(path))
+        raise ImageError(f"{name}: corrupt or truncated image ({exc})") from exc
+    return check_rgb(array, name)
 
 
 def _read_high_bit_depth(data: bytes) -> np.ndarray | None:
@@ -131,7 +139,7 @@ def _read_high_bit_depth(data: bytes) -> np.ndarray | None:
     return to_uint8(np.ascontiguousarray(array))
 
 
-def _pil_to_rgb(img: Any, path: Path) -> np.ndarray:
+def _pil_to_rgb(img: Any, path: str) -> np.ndarray:
     mode = img.mode
     if mode in ("I;16", "I;16B", "I;16L", "I"):
         array = np.asarray(img)
@@ -215,6 +223,7 @@ def to_tensor(images: np.ndarray | list[np.ndarray]) -> Any:
     import torch
 
     batch = np.stack([check_rgb(im) for im in images]) if isinstance(images, list) else check_rgb(images)[None]
+    batch = batch if batch.flags.writeable else batch.copy()
     return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255.0)
 
 

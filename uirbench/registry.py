@@ -32,6 +32,10 @@ def load_plugins() -> None:
             obj()
 
 
+class UnknownNameError(KeyError):
+    """A name that is not registered; the message lists close matches and the valid names."""
+
+
 class Registry:
     """Name -> object, with per-name metadata, close-match hints and duplicate detection."""
 
@@ -62,7 +66,7 @@ class Registry:
         try:
             return self._items[name]
         except KeyError:
-            raise KeyError(self.unknown_message(name)) from None
+            raise UnknownNameError(self.unknown_message(name)) from None
 
     def meta(self, name: str) -> dict[str, Any]:
         self.get(name)

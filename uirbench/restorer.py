@@ -1,7 +1,8 @@
 """The ``Restorer`` interface every model implements (baselines and UIR-LoRA).
 
 A restorer is a ``torch.nn.Module`` whose ``forward(x, degradation_hint=None)`` maps an NCHW
-float32 RGB batch in [0, 1] to a restored batch of the same shape, in [0, 1]. ``degradation_hint``
+float32 RGB batch in [0, 1] to a restored batch of the same shape, approximately in [0, 1]
+(``restore`` clamps). ``degradation_hint``
 is an optional list (one entry per image) of degradation names from the manifest; only
 oracle-label models (``classical``, UIR-LoRA with ``--router oracle``) read it.
 
@@ -20,13 +21,13 @@ import torch.nn.functional as F
 class Restorer(torch.nn.Module):
     """Base class. Subclasses set ``name`` and implement ``forward``.
 
-    ``size_multiple``: spatial sizes the network needs (e.g. 8 for three 2x downsamplings);
-    ``restore`` reflect-pads to it and crops back. ``config`` (a frozen dataclass or None) is what
+    ``size_multiple``: spatial sizes the network needs (e.g. 8 for three 2x downsamplings; may be
+    set per instance when it depends on the config); ``restore`` reflect-pads to it and crops back. ``config`` (a frozen dataclass or None) is what
     a checkpoint stores to rebuild the model.
     """
 
     name: ClassVar[str] = ""
-    size_multiple: ClassVar[int] = 1
+    size_multiple: int = 1
     uses_hint: ClassVar[bool] = False
 
     def forward(self, x: torch.Tensor, degradation_hint: list[str] | None = None) -> torch.Tensor:  # pragma: no cover

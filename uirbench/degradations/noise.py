@@ -4,7 +4,7 @@
   8-bit sRGB values, the comparability convention of BSD68/PromptIR (sigma 15/25/50 =
   severities 2/3/5).
 * ``poisson-gaussian``: signal-dependent noise in linear light with variance
-  ``shot * x + read`` (Foi et al. 2008, "Practical Poissonian-Gaussian noise modeling"; the
+  ``shot * x + read_var`` (Foi et al. 2008, "Practical Poissonian-Gaussian noise modeling"; the
   heteroscedastic Gaussian approximation of Poisson shot noise plus Gaussian read noise).
 * ``camera-noise``: Brooks et al. 2019, "Unprocessing images for learned raw denoising": sRGB ->
   inverse tone curve -> linear -> inverse colour correction -> inverse white balance -> RGGB Bayer
@@ -44,7 +44,7 @@ def read_from_shot(shot: float, jitter: float = 0.0) -> float:
 def _with_read(deg: Degradation, values: dict, rng: np.random.Generator) -> dict:
     """Continuous draws: read noise follows shot noise with log-normal jitter (Brooks et al.)."""
     if deg.severity is None:
-        values["read"] = read_from_shot(values["shot"], float(rng.normal(0.0, 0.26)))
+        values["read_var"] = read_from_shot(values["shot"], float(rng.normal(0.0, 0.26)))
     return values
 
 
@@ -80,16 +80,15 @@ class AWGN(Degradation):
 @DEGRADATIONS.register("poisson-gaussian", family="noise")
 @dataclass(frozen=True)
 class PoissonGaussian(Degradation):
-    """Signal-dependent noise in linear light: ``y = x + sqrt(shot * x + read) * n``, n ~ N(0, 1).
+    """Signal-dependent noise in linear light: ``y = x + sqrt(shot * x + read_var) * n``, n ~ N(0, 1).
 
-    ``shot`` and ``read`` are in units of the linear signal with white = 1 (``read`` is a
-    variance). Severities follow Brooks et al.'s shot range with the mean read-shot relation.
+    ``shot`` and ``read_var`` (a variance) are in units of the linear signal with white = 1. Severities follow Brooks et al.'s shot range with the mean read-shot relation.
     """
 
     name = "poisson-gaussian"
     stage = "sensor"
-    LEVELS = {"shot": SHOT_LEVELS, "read": tuple(read_from_shot(s) for s in SHOT_LEVELS)}
-    NEUTRAL = {"shot": 0.0, "read": 0.0}
+    LEVELS = {"shot": SHOT_LEVELS, "read_var": tuple(read_from_shot(s) for s in SHOT_LEVELS)}
+    NEUTRAL = {"shot": 0.0, "read_var": 0.0}
     TRAIN = {"shot": Range(1e-4, 0.012, log=True)}
     OOD = {"shot": Range(0.012, 0.03, log=True)}
 
@@ -103,14 +102,14 @@ class PoissonGaussian(Degradation):
         return {"seed": 0}
 
     @staticmethod
-    def apply(image: np.ndarray, *, shot: float, read: float, seed: int) -> np.ndarray:
+    def apply(image: np.ndarray, *, shot: float, read_var: float, seed: int) -> np.ndarray:
         check_range("poisson-gaussian", "shot", shot, 0.0)
-        check_range("poisson-gaussian", "read", read, 0.0)
-        if shot == 0 and read == 0:
+        check_range("poisson-gaussian", "read_var", read_var, 0.0)
+        if shot == 0 and read_var == 0:
             return image.copy()
         linear = to_linear(image)
         std = linear * np.float32(shot)
-        std += np.float32(read)
+        std += np.float32(read_var)
         np.sqrt(std, out=std)
         std *= field_rng(seed).standard_normal(image.shape, dtype=np.float32)
         std += linear
@@ -181,16 +180,16 @@ class CameraNoise(Degradation):
         return {"rgb2cam": np.eye(3).tolist(), "red_gain": 1.0, "blue_gain": 1.0, "rgb_gain": 1.0, "seed": 0}
 
     @staticmethod
-    def apply(image: np.ndarray, *, shot: float, read: float, rgb2cam: list[list[float]], red_gain: float,
+    def apply(image: np.ndarray, *, shot: float, read_var: float, rgb2cam: list[list[float]], red_gain: float,
               blue_gain: float, rgb_gain: float, seed: int) -> np.ndarray:
         check_range("camera-noise", "shot", shot, 0.0)
-        check_range("camera-noise", "read", read, 0.0)
+        check_range("camera-noise", "read_var", read_var, 0.0)
         for key, value in (("red_gain", red_gain), ("blue_gain", blue_gain), ("rgb_gain", rgb_gain)):
             check_range("camera-noise", key, value, 1e-3)
         ccm = np.asarray(rgb2cam, np.float64)
         if ccm.shape != (3, 3) or abs(np.linalg.det(ccm)) < 1e-6:
             raise ValueError(f"camera-noise: rgb2cam must be an invertible 3x3 matrix, got {rgb2cam!r}")
-        if shot == 0 and read == 0:
+        if shot == 0 and read_var == 0:
             return image.copy()
         h, w = image.shape[:2]
         # Unprocess (Brooks et al. Sec. 3): tone curve^-1, gamma^-1, CCM^-1, gains^-1, mosaic.
@@ -207,7 +206,7 @@ class CameraNoise(Degradation):
         raw[1::2, 0::2] = x[1::2, 0::2, 1]
         raw[1::2, 1::2] = x[1::2, 1::2, 2]
         # Sensor: heteroscedastic Gaussian shot + read noise on the raw signal.
-        std = np.sqrt(raw * np.float32(shot) + np.float32(read))
+        std = np.sqrt(raw * np.float32(shot) + np.float32(read_var))
         raw = raw + std * field_rng(seed).standard_normal(raw.shape, dtype=np.float32)
         # Reprocess: demosaic, gains, CCM, gamma, tone curve; one rounding at the end.
         x = _demosaic_bilinear(raw)[:h, :w] * gains

@@ -1,0 +1,246 @@
+"""Command line: parses arguments, builds a config, calls one function per command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from uirbench import __version__
+
+
+class CLIError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise CLIError(f"--param {text!r}: expected key=value (e.g. --param sigma=25)")
+    key, raw = text.split("=", 1)
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        value = raw
+    return key.strip(), value
+
+
+def _override(name: str, params: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``key`` (or ``stage.key`` for mixed chains) in sampled params, refusing unknown keys."""
+    if "stages" in params and "." in key:
+        stage_name, sub = key.split(".", 1)
+        from uirbench.degradations import canonical
+
+        for record in params["stages"]:
+            if record["name"] == canonical(stage_name):
+                return _override(record["name"], record["params"], sub, value)
+        raise CLIError(f"--param {key}: {name} has no stage {stage_name!r}; stages: "
+                       f"{', '.join(r['name'] for r in params['stages'])}")
+    if key not in params:
+        hint = " (use stage.key for mixed chains, e.g. jpeg.quality=10)" if "stages" in params else ""
+        raise CLIError(f"--param {key}: {name} has no parameter {key!r}; valid: {', '.join(params)}{hint}")
+    params[key] = value
+    return None
+
+
+def cmd_list(args: argparse.Namespace) -> None:
+    what = args.what
+    if what == "degradations":
+        from uirbench.degradations import describe
+
+        rows = describe()
+    elif what == "suites":
+        from uirbench.suites import describe_suites
+
+        rows = describe_suites()
+    else:
+        from uirbench.registry import METRICS, MODELS
+
+        if what == "models":
+            import uirbench.models  # noqa: F401  (registers built-in models)
+        else:
+            import uirbench.metrics  # noqa: F401
+        reg = MODELS if what == "models" else METRICS
+        rows = [(n, (reg.get(n).__doc__ or "").strip().splitlines()[0] if reg.get(n).__doc__ else "") for n in reg.names()]
+    width = max((len(n) for n, _ in rows), default=0)
+    for name, text in rows:
+        print(f"{name:<{width}}  {text}".rstrip())
+
+
+def cmd_degrade(args: argparse.Namespace) -> None:
+    import numpy as np
+
+    from uirbench.degradations import create
+    from uirbench.degradations.depth import load_depth
+    from uirbench.io import read_image, write_image, write_json
+
+    record: dict[str, Any] | None = None
+    if args.params_in:
+        try:
+            record = json.loads(Path(args.params_in).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise CLIError(f"--params-in {args.params_in}: cannot read JSON ({exc})") from exc
+        if not isinstance(record, dict) or not {"degradation", "params"} <= set(record):
+            raise CLIError(f"--params-in {args.params_in}: expected a file written by --params-out "
+                           "(keys 'degradation' and 'params')")
+        if args.degradation and canonical_name(args.degradation) != canonical_name(record["degradation"]):
+            raise CLIError(f"--degradation {args.degradation} differs from {record['degradation']!r} in {args.params_in}")
+        if args.param:
+            raise CLIError("--param cannot be combined with --params-in (edit the JSON file instead)")
+    elif not args.degradation:
+        raise CLIError("--degradation is required (or give --params-in); see `uirbench list degradations`")
+    name = record["degradation"] if record else args.degradation
+    severity = record.get("severity", args.severity) if record else args.severity
+    degradation = create(name, severity=severity)
+    image = read_image(args.input)
+    depth = load_depth(args.depth) if args.depth else None
+    if record:
+        params = record["params"]
+    else:
+        params = degradation.sample(np.random.default_rng(args.seed), image, depth)
+        for key, value in map(_parse_param, args.param or []):
+            _override(name, params, key, value)
+    try:
+        out = type(degradation).replay(image, params, depth)
+    except (ValueError, TypeError) as exc:
+        raise CLIError(str(exc)) from exc
+    write_image(args.output, out)
+    params_out = Path(args.params_out) if args.params_out else Path(args.output).with_suffix(".json")
+    write_json(params_out, {
+        "degradation": canonical_name(name),
+        "severity": severity,
+        "seed": None if record else args.seed,
+        "input": str(args.input),
+        "depth": str(args.depth) if args.depth else None,
+        "params": params,
+        "uirbench_version": __version__,
+    })
+    print(f"wrote {args.output} and {params_out}")
+
+
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        index, count = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N (e.g. 0/2), got {text!r}") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"expected I/N with 0 <= I < N, got {text!r}")
+    return index, count
+
+
+def cmd_generate(args: argparse.Namespace) -> None:
+    from uirbench.generate import GenerateConfig, generate
+
+    config = GenerateConfig(source=args.source, suite=args.suite, out=args.out, seed=args.seed, workers=args.workers,
+                            shard=args.shard, limit=args.limit, splits=tuple(args.splits) if args.splits else None,
+                            skip_bad=args.skip_bad, depth_dir=args.depth_dir, command=" ".join(["uirbench", *sys.argv[1:]]))
+    try:
+        summary = generate(config)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from exc
+    print(f"pairs written: {summary['pairs_written']}, already present: {summary['pairs_already_present']}, "
+          f"images skipped: {len(summary['images_skipped'])}, time: {summary['seconds']:.1f} s")
+    if summary["images_skipped"]:
+        print(f"skipped images (see {summary['out']}/skipped.jsonl): {', '.join(summary['images_skipped'])}")
+    if summary["complete"]:
+        per_split = ", ".join(f"{k} {v}" for k, v in summary["pairs_per_split"].items())
+        print(f"dataset complete in {summary['out']} ({per_split}); fingerprint {summary['fingerprint']}")
+        print(f"card: {summary['out']}/README.md")
+    else:
+        print(f"shard done; the manifest is written when every shard has finished (run the others into {summary['out']})")
+
+
+def cmd_verify(args: argparse.Namespace) -> None:
+    from uirbench.generate import verify
+
+    try:
+        result = verify(args.dir)
+    except (ValueError, OSError) as exc:
+        raise CLIError(str(exc)) from exc
+    for problem in result["problems"]:
+        print(problem)
+    print(f"checked {result['files_checked']} files; {len(result['problems'])} problem(s); fingerprint {result['fingerprint']}")
+    if result["problems"]:
+        raise SystemExit(1)
+
+
+def canonical_name(name: str) -> str:
+    from uirbench.degradations import canonical
+    from uirbench.registry import DEGRADATIONS
+
+    return canonical(name) if name in DEGRADATIONS else name
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="uirbench", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--version", action="version", version=f"uirbench {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("list", help="list registered degradations, suites, models or metrics")
+    p.add_argument("what", choices=["degradations", "suites", "models", "metrics"])
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("degrade", help="degrade one image and record (or replay) its parameters",
+                       description="Degrade INPUT into OUTPUT (lossless PNG unless OUTPUT ends in .jpg) and write the "
+                                   "applied physical parameters as JSON; --params-in replays such a file exactly.")
+    p.add_argument("input", help="clean image file (png/jpg/tif/webp/bmp)")
+    p.add_argument("output", help="degraded image to write (.png lossless, or .jpg)")
+    p.add_argument("--degradation", help="name from `uirbench list degradations` (variant, family, recipe or a+b chain)")
+    p.add_argument("--severity", type=int, default=3, choices=range(6), metavar="0-5",
+                   help="fixed severity level 1-5 (0 = neutral, returns the input unchanged); default 3")
+    p.add_argument("--seed", type=int, default=0, help="seed of the parameter draw (default 0)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                   help="override one sampled parameter by its physical name, e.g. sigma=25 or quality=30 "
+                        "(mixed chains: stage.key, e.g. jpeg.quality=10); repeatable")
+    p.add_argument("--params-out", help="where to write the parameters JSON (default: OUTPUT with .json suffix)")
+    p.add_argument("--params-in", help="replay parameters from a JSON file written by --params-out")
+    p.add_argument("--depth", help="depth map for haze/rain (16-bit PNG or .npy); without it a documented depth prior is used")
+    p.set_defaults(func=cmd_degrade)
+
+    from uirbench.suites import DEFAULT_SUITE
+
+    p = sub.add_parser("generate", help="generate a paired dataset (degraded input, clean target) with a manifest",
+                       description="Generate lossless PNG pairs, per-split metadata.jsonl (Hugging Face imagefolder), "
+                                   "suite.json, fingerprint.json and a dataset card. Re-running the same command resumes.")
+    p.add_argument("--source", default="builtin", help="builtin (default; offline sample photos), a folder of images, "
+                                                      "or hf:<dataset-id or local path>[:split]")
+    p.add_argument("--suite", default=DEFAULT_SUITE, help=f"suite name (default {DEFAULT_SUITE}); see `uirbench list suites`")
+    p.add_argument("--out", default="uirbench-data", help="output folder (default ./uirbench-data)")
+    p.add_argument("--seed", type=int, default=0, help="suite seed (default 0)")
+    p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    p.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/N", help="generate only shard I of N (images i with i %% N == I)")
+    p.add_argument("--limit", type=int, help="use at most N clean source images (the first N by image id)")
+    p.add_argument("--splits", nargs="+", metavar="SPLIT", help="only these splits (e.g. test)")
+    p.add_argument("--skip-bad", action="store_true", help="skip unreadable/invalid images (listed in skipped.jsonl) "
+                                                           "instead of stopping with an error")
+    p.add_argument("--depth-dir", help="folder of depth maps (<relative path stem>.png 16-bit or .npy) for a folder source "
+                                       "(default: <source>_depth next to it, when present)")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("verify", help="recompute every hash of a generated dataset and report mismatches")
+    p.add_argument("dir", help="dataset folder written by `uirbench generate`")
+    p.set_defaults(func=cmd_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from uirbench.io import ImageError
+    from uirbench.registry import UnknownNameError
+
+    try:
+        args.func(args)
+    except (CLIError, ImageError, UnknownNameError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        print(f"uirbench {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"uirbench {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,418 @@
+"""The dataset engine: clean images x suite -> lossless (degraded, clean) PNG pairs + manifest.
+
+Layout of ``OUT``::
+
+    suite.json                  suite definition, seed, source, command, library versions
+    <split>/input/<pair_id>.png degraded inputs (JPEG-degraded ones decoded, stored losslessly)
+    <split>/target/<id>.png     clean targets, stored once per image and referenced by every pair
+    <split>/depth/<id>.png      16-bit depth maps used by haze/rain (when the source has depth)
+    <split>/metadata.jsonl      one row per pair, sorted by pair id (Hugging Face imagefolder)
+    fingerprint.json            sha256 over the sorted manifests of all splits
+    README.md, samples.png      dataset card (see ``card.py``)
+    skipped.jsonl               images refused with --skip-bad, with the reason
+    .rows/shard-I-of-N.jsonl    append-only journals; a row is written only after its files exist
+
+Determinism: a pair's bytes depend only on (suite, seed, image id, pair key). Workers, order and
+shards change nothing. Resume: rows already in any journal are skipped; files are written to a
+temporary name and renamed, so a kill at any moment leaves no half-written file under a final
+name, and the manifest is rebuilt from the journals once every planned pair is present.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, replace
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from uirbench import __version__
+from uirbench.io import ImageError, encode_png, sha256_file, write_bytes, write_json
+from uirbench.sources import SourceItem, read_item, resolve
+from uirbench.suites import Suite, get_suite
+
+MANIFEST = "metadata.jsonl"
+CONTINUOUS = -1
+"""Manifest ``severity`` of a continuous draw (see the row's ``range``); every column keeps one
+type in every split so that Hugging Face ``datasets`` loads all splits together."""
+ROWS_DIR = ".rows"
+
+
+@dataclass(frozen=True)
+class GenerateConfig:
+    """Arguments of ``uirbench generate`` (see ``--help``)."""
+
+    source: str = "builtin"
+    suite: str = "uir-v1"
+    out: str = "uirbench-data"
+    seed: int = 0
+    workers: int = 1
+    shard: tuple[int, int] = (0, 1)
+    limit: int | None = None
+    splits: tuple[str, ...] | None = None
+    skip_bad: bool = False
+    depth_dir: str | None = None
+    command: str = ""
+
+
+@dataclass(frozen=True)
+class PairSpec:
+    pair_id: str
+    track: str
+    degradation: str
+    severity: int | None
+    range: str
+    copy: int
+    overrides: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class ImageTask:
+    item: SourceItem
+    split: str
+    pairs: tuple[PairSpec, ...]
+
+
+def _h64(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
+
+
+def pair_rng(suite: str, seed: int, image_id: str, pair_key: str) -> np.random.Generator:
+    """The generator of one pair: depends only on (suite, seed, image id, pair key)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_h64(suite), _h64(image_id), _h64(pair_key))))
+
+
+def plan_pairs(suite: Suite, split: str, image_id: str) -> tuple[PairSpec, ...]:
+    pairs = []
+    for track in suite.tracks.get(split, ()):
+        for name in track.degradations:
+            for severity in track.severities:
+                for copy in range(track.copies):
+                    level = f"s{severity}" if severity is not None else track.range
+                    pair_id = f"{image_id}__{track.name}__{name}__{level}__{copy}"
+                    pairs.append(PairSpec(pair_id, track.name, name, severity, track.range, copy, track.overrides))
+    return tuple(pairs)
+
+
+def plan(suite: Suite, items: list[SourceItem], splits: tuple[str, ...] | None, limit: int | None,
+         shard: tuple[int, int]) -> list[ImageTask]:
+    """Image tasks of one shard (images sorted by id; shard I of N takes every N-th image)."""
+    valid = [name for name, _ in suite.splits]
+    for split in splits or ():
+        if split not in valid:
+            raise ValueError(f"--splits: suite {suite.name} has no split {split!r}; valid: {', '.join(valid)}")
+    chosen = sorted(items, key=lambda it: it.image_id)[:limit] if limit is not None else sorted(items, key=lambda it: it.image_id)
+    tasks = []
+    for index, item in enumerate(chosen):
+        split = suite.split_of(item.image_id)
+        if (splits and split not in splits) or index % shard[1] != shard[0]:
+            continue
+        tasks.append(ImageTask(item, split, plan_pairs(suite, split, item.image_id)))
+    return tasks
+
+
+# -- worker side ------------------------------------------------------------------------------
+_WORKER: dict[str, Any] = {}
+
+
+def _init_worker(out: str, suite_name: str, seed: int) -> None:
+    import cv2
+
+    cv2.setNumThreads(1)
+    _WORKER.update(out=Path(out), suite=get_suite(suite_name), seed=seed)
+
+
+def _write_once(path: Path, data: bytes) -> str:
+    digest = hashlib.sha256(data).hexdigest()
+    if not (path.exists() and sha256_file(path) == digest):
+        write_bytes(path, data)
+    return digest
+
+
+def process_image(task: ImageTask) -> dict[str, Any]:
+    """Generate the pairs of one clean image; returns manifest rows, or the reason it was refused."""
+    from uirbench.degradations import create, families
+
+    out, suite, seed = _WORKER["out"], _WORKER["suite"], _WORKER["seed"]
+    item = task.item
+    try:
+        image, depth = read_item(item)
+        if min(image.shape[:2]) < suite.min_side:
+            raise ImageError(f"{item.path or item.origin}: {image.shape[1]}x{image.shape[0]} px is smaller than suite "
+                             f"{suite.name}'s minimum side of {suite.min_side} px")
+    except (ImageError, OSError) as exc:
+        return {"image_id": item.image_id, "error": str(exc), "source": item.path or item.origin}
+    split_dir = out / task.split
+    target_name = f"target/{item.image_id}.png"
+    target_sha = _write_once(split_dir / target_name, encode_png(image))
+    depth_name = None
+    if depth is not None:
+        depth_name = f"depth/{item.image_id}.png"
+        _write_once(split_dir / depth_name, _encode_depth(depth))
+        from uirbench.degradations.depth import load_depth
+
+        depth = load_depth(split_dir / depth_name)  # sample from exactly what is stored, so replay matches
+    rows = []
+    for spec in task.pairs:
+        input_name = f"input/{spec.pair_id}.png"
+        degradation = create(spec.degradation, severity=spec.severity, track=spec.range)
+        params = degradation.sample(pair_rng(suite.name, seed, item.image_id, spec.pair_id), image, depth)
+        for key, value in spec.overrides:
+            params[key] = value
+        degraded = type(degradation).replay(image, params, depth)
+        data = encode_png(degraded)
+        write_bytes(split_dir / input_name, data)
+        rows.append({
+            "input_file_name": input_name, "target_file_name": target_name, "image_id": item.image_id,
+            "degradation": spec.degradation, "labels": families(spec.degradation),
+            "severity": CONTINUOUS if spec.severity is None else spec.severity,
+            "range": spec.range, "track": spec.track, "copy": spec.copy, "params": json.dumps(params, sort_keys=True),
+            "depth_map": depth_name or "", "input_sha256": hashlib.sha256(data).hexdigest(), "target_sha256": target_sha,
+            "height": int(image.shape[0]), "width": int(image.shape[1]), "source": item.origin, "license": item.license,
+            **input_quality(image, degraded),
+        })
+    return {"image_id": item.image_id, "split": task.split, "rows": rows}
+
+
+def input_quality(clean: np.ndarray, degraded: np.ndarray) -> dict[str, float]:
+    """PSNR (and SSIM) of a degraded input against its clean target, the card's difficulty numbers.
+
+    Conventions: RGB, no crop, data range 1 (``uirbench.card.CONVENTION``).
+    """
+    import torch
+
+    from uirbench.io import to_tensor
+    from uirbench.metrics import fidelity  # noqa: F401  (registers psnr, ssim)
+    from uirbench.metrics.base import compute_per_image
+
+    with torch.inference_mode():
+        scores = compute_per_image(("psnr", "ssim"), to_tensor(degraded), to_tensor(clean))
+    return {"input_psnr": float(scores["psnr"][0]), "input_ssim": float(scores["ssim"][0])}
+
+
+def _encode_depth(depth: np.ndarray) -> bytes:
+    """Depth map -> 16-bit grey PNG, min-max scaled to 0-65535 (haze/rain use relative depth only)."""
+    import cv2
+
+    d = depth.astype(np.float64)
+    lo, hi = float(d.min()), float(d.max())
+    scaled = np.zeros_like(d) if hi <= lo else (d - lo) / (hi - lo)
+    ok, buf = cv2.imencode(".png", np.rint(scaled * 65535).astype(np.uint16))
+    if not ok:
+        raise ImageError("depth map PNG encoding failed")
+    return buf.tobytes()
+
+
+# -- main side --------------------------------------------------------------------------------
+class Journal:
+    """Append-only JSONL of finished rows for one shard; a torn last line (kill -9) is dropped."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists():
+            data = path.read_bytes()
+            if data and not data.endswith(b"\n"):
+                with open(path, "r+b") as fh:
+                    fh.truncate(data.rfind(b"\n") + 1)
+        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115  (closed by close())
+
+    def append(self, records: list[dict[str, Any]]) -> None:
+        for rec in records:
+            self._fh.write(json.dumps(rec, sort_keys=True) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def read_journals(out: Path) -> dict[str, dict[str, Any]]:
+    """Rows of every shard journal, keyed by ``split/input_file_name`` (later duplicates agree)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for path in sorted((out / ROWS_DIR).glob("shard-*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a torn final line of a killed run
+            if "input_file_name" in row:
+                rows[f"{row['split']}/{row['input_file_name']}"] = row
+    return rows
+
+
+def _identity(config: GenerateConfig, suite: Suite) -> dict[str, Any]:
+    import cv2
+    import PIL
+
+    return {
+        "suite": suite.to_json(), "seed": config.seed, "source": config.source, "limit": config.limit,
+        "splits": list(config.splits) if config.splits else None,
+        "versions": {"uirbench": __version__, "numpy": np.__version__, "opencv": cv2.__version__, "pillow": PIL.__version__,
+                     "python": sys.version.split()[0]},
+    }
+
+
+def _check_out_dir(out: Path, identity: dict[str, Any], command: str) -> None:
+    meta = out / "suite.json"
+    if meta.exists():
+        old = json.loads(meta.read_text())
+        for key in ("suite", "seed", "source", "limit", "splits"):
+            if old.get(key) != identity[key]:
+                shown = old.get(key) if key != "suite" else old["suite"]["name"]
+                raise ValueError(f"--out {out}: holds a dataset made with a different {key} ({shown!r}); "
+                                 "refusing to mix them. Choose another --out or delete that folder")
+        return
+    if out.exists() and any(out.iterdir()):
+        raise ValueError(f"--out {out}: folder exists, is not empty and holds no uirbench suite.json; choose another --out")
+    write_json(meta, {**identity, "command": command})
+
+
+def finalize(out: Path, planned: dict[str, list[str]]) -> dict[str, Any] | None:
+    """Write sorted manifests, fingerprint and card once every planned pair has a row; else None."""
+    rows = read_journals(out)
+    missing = sum(1 for split, names in planned.items() for n in names if f"{split}/{n}" not in rows)
+    if missing:
+        return None
+    manifest_hash = hashlib.sha256()
+    counts = {}
+    for split in sorted(planned):
+        split_rows = sorted((r for r in rows.values() if r["split"] == split), key=lambda r: r["input_file_name"])
+        lines = [json.dumps({k: v for k, v in r.items() if k != "split"}, sort_keys=True) for r in split_rows]
+        text = "".join(line + "\n" for line in lines)
+        write_bytes(out / split / MANIFEST, text.encode())
+        manifest_hash.update(split.encode() + b"\n" + text.encode())
+        counts[split] = len(lines)
+    fingerprint = {"fingerprint": manifest_hash.hexdigest(), "pairs": counts}
+    write_json(out / "fingerprint.json", fingerprint)
+    from uirbench.card import write_card
+
+    write_card(out)
+    return fingerprint
+
+
+def generate(config: GenerateConfig) -> dict[str, Any]:
+    """Run (or resume) a generation; returns the summary printed by the CLI."""
+    from tqdm import tqdm
+
+    start = time.perf_counter()
+    suite = get_suite(config.suite)
+    index, count = config.shard
+    if not 0 <= index < count:
+        raise ValueError(f"--shard {index}/{count}: expected I/N with 0 <= I < N")
+    if config.workers < 1:
+        raise ValueError(f"--workers {config.workers}: must be >= 1")
+    out = Path(config.out)
+    items = resolve(config.source, config.depth_dir)
+    identity = _identity(config, suite)
+    _check_out_dir(out, identity, config.command)
+    all_tasks = plan(suite, items, config.splits, config.limit, (0, 1))
+    planned = {}
+    for task in all_tasks:
+        planned.setdefault(task.split, []).extend(f"input/{p.pair_id}.png" for p in task.pairs)
+    tasks = [t for i, t in enumerate(all_tasks) if i % count == index]
+    skipped_before = _read_skipped(out)
+    done_rows = read_journals(out)
+    done = {key.split("/", 1)[1] for key in done_rows}
+    todo = [replace(t, pairs=tuple(p for p in t.pairs if f"input/{p.pair_id}.png" not in done)) for t in tasks
+            if t.item.image_id not in skipped_before]
+    todo = [t for t in todo if t.pairs]
+    total = sum(len(t.pairs) for t in todo)
+    journal = Journal(out / ROWS_DIR / f"shard-{index}-of-{count}.jsonl")
+    written, skipped = 0, []
+    bar = tqdm(total=total, unit="pair", desc=f"generate {suite.name}", disable=None, dynamic_ncols=True)
+    try:
+        for result in _run_tasks(todo, config, out, suite):
+            if "error" in result:
+                if not config.skip_bad:
+                    raise ImageError(result["error"] + " (use --skip-bad to skip such images and list them in skipped.jsonl)")
+                skipped.append(result)
+                _append_skipped(out, result)
+                bar.update(next(len(t.pairs) for t in todo if t.item.image_id == result["image_id"]))
+                continue
+            journal.append([{**row, "split": result["split"]} for row in result["rows"]])
+            written += len(result["rows"])
+            bar.update(len(result["rows"]))
+    finally:
+        bar.close()
+        journal.close()
+    skipped_ids = skipped_before | {s["image_id"] for s in skipped}
+    planned = {split: [n for n in names if n.split("/", 1)[1].split("__", 1)[0] not in skipped_ids]
+               for split, names in planned.items()}
+    fingerprint = finalize(out, planned)
+    return {
+        "out": str(out), "suite": suite.name, "pairs_written": written, "pairs_already_present": len(done),
+        "images_skipped": sorted(skipped_ids), "seconds": round(time.perf_counter() - start, 2),
+        "fingerprint": fingerprint["fingerprint"] if fingerprint else None,
+        "pairs_per_split": fingerprint["pairs"] if fingerprint else None,
+        "complete": fingerprint is not None,
+    }
+
+
+def _run_tasks(tasks: list[ImageTask], config: GenerateConfig, out: Path, suite: Suite) -> Iterator[dict[str, Any]]:
+    """Results in completion order: in-process for one worker, else a spawn-context process pool."""
+    if config.workers == 1:
+        _init_worker(str(out), suite.name, config.seed)
+        for task in tasks:
+            yield process_image(task)
+        return
+    pool = ProcessPoolExecutor(config.workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                               initargs=(str(out), suite.name, config.seed))
+    try:
+        futures = [pool.submit(process_image, task) for task in tasks]
+        for future in as_completed(futures):
+            yield future.result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _read_skipped(out: Path) -> set[str]:
+    path = out / "skipped.jsonl"
+    if not path.exists():
+        return set()
+    return {json.loads(line)["image_id"] for line in path.read_text().splitlines() if line.strip()}
+
+
+def _append_skipped(out: Path, result: dict[str, Any]) -> None:
+    path = out / "skipped.jsonl"
+    existing = path.read_bytes() if path.exists() else b""
+    write_bytes(path, existing + (json.dumps(result, sort_keys=True) + "\n").encode())
+
+
+def verify(out: str | os.PathLike[str]) -> dict[str, Any]:
+    """Recompute every file hash and the fingerprint of a generated dataset; returns mismatches."""
+    out = Path(out)
+    if not (out / "suite.json").exists():
+        raise ValueError(f"{out}: not a uirbench dataset (no suite.json)")
+    manifest_hash = hashlib.sha256()
+    problems, checked = [], 0
+    for manifest in sorted(out.glob(f"*/{MANIFEST}")):
+        split = manifest.parent.name
+        text = manifest.read_text(encoding="utf-8")
+        manifest_hash.update(split.encode() + b"\n" + text.encode())
+        target_cache: dict[str, str] = {}
+        for line in text.splitlines():
+            row = json.loads(line)
+            for key in ("input", "target"):
+                rel = row[f"{key}_file_name"]
+                path = manifest.parent / rel
+                if not path.exists():
+                    problems.append(f"{split}/{rel}: missing")
+                    continue
+                digest = target_cache.get(rel) or sha256_file(path)
+                if key == "target":
+                    target_cache[rel] = digest
+                if digest != row[f"{key}_sha256"]:
+                    problems.append(f"{split}/{rel}: sha256 {digest[:12]}... != manifest {row[f'{key}_sha256'][:12]}...")
+                checked += 1
+    recorded = json.loads((out / "fingerprint.json").read_text())["fingerprint"] if (out / "fingerprint.json").exists() else None
+    if recorded != manifest_hash.hexdigest():
+        problems.append(f"fingerprint.json: recorded {recorded} != recomputed {manifest_hash.hexdigest()}")
+    return {"files_checked": checked, "problems": problems, "fingerprint": manifest_hash.hexdigest()}
