@@ -16,8 +16,8 @@ import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
+import cv2
+import numpy as np
 
 cv2.setNumThreads(1)
 
@@ -76,14 +76,15 @@ def main() -> None:
     for label, name, severity, target, album, ic_name in ROWS:
         deg = create(name, severity=severity)
         uses_depth = getattr(deg, "uses_depth", False)
-        ours = median_ms(lambda s, d=deg: d(image, np.random.default_rng(s), depth if uses_depth else None), args.repeats)
+        dmap = depth if uses_depth else None
+        ours = median_ms(lambda s, d=deg, m=dmap: d(image, np.random.default_rng(s), m), args.repeats)
         a_ms = ic_ms = None
         if A is not None and album is not None:
             pipe = A.Compose([album(A)], seed=0)
             a_ms = median_ms(lambda s, p=pipe: p(image=image), args.repeats)
         if imagecorruptions is not None and ic_name:
-            a_ic = imagecorruptions
-            ic_ms = median_ms(lambda s: a_ic.corrupt(image, corruption_name=ic_name, severity=3), max(5, args.repeats // 3))
+            ic_ms = median_ms(lambda s, n=ic_name: imagecorruptions.corrupt(image, corruption_name=n, severity=3),
+                              max(5, args.repeats // 3))
         verdict = "" if target is None else (" ok" if ours <= target else " MISSED")
         cells = [label, f"{ours:.2f}", f"{target}{verdict}" if target else "",
                  f"{a_ms:.2f}" if a_ms else "n/a", f"{a_ms / ours:.2f}x" if a_ms else "",

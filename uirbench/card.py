@@ -96,7 +96,7 @@ def write_samples(out: Path, rows: list[dict[str, Any]], thumb: int = 160) -> bo
         return False
     first = min(r["image_id"] for r in rows)
     mine = [r for r in rows if r["image_id"] == first and r["copy"] == 0]
-    names = list(dict.fromkeys(r["degradation"] for r in mine))
+    names = sorted({r["degradation"] for r in mine}, key=lambda n: ("+" in n, n))  # single families first
     levels = sorted({severity_label(r) for r in mine}, key=lambda s: (not s.startswith("s"), s))
     cells = {(r["degradation"], severity_label(r)): r["input_file_name"] for r in mine}
     fig, axes = plt.subplots(len(names), len(levels) + 1, figsize=(1.6 * (len(levels) + 1), 1.3 * len(names)), squeeze=False)
@@ -107,6 +107,8 @@ def write_samples(out: Path, rows: list[dict[str, Any]], thumb: int = 160) -> bo
         for j, level in enumerate(["clean", *levels]):
             ax = axes[i][j]
             ax.axis("off")
+            if i == 0:
+                ax.set_title(level, fontsize=8)
             rel = cells.get((name, level))
             if level == "clean":
                 img = target
@@ -115,8 +117,6 @@ def write_samples(out: Path, rows: list[dict[str, Any]], thumb: int = 160) -> bo
             else:
                 continue
             ax.imshow(cv2.resize(img, size, interpolation=cv2.INTER_AREA))
-            if i == 0:
-                ax.set_title(level, fontsize=8)
         axes[i][0].text(-0.05, 0.5, name, transform=axes[i][0].transAxes, ha="right", va="center", fontsize=7)
     fig.suptitle(f"{first}: test pairs by degradation (rows) and severity (columns)", fontsize=9)
     fig.tight_layout()

@@ -58,7 +58,7 @@ def cmd_list(args: argparse.Namespace) -> None:
         from uirbench.registry import METRICS, MODELS
 
         if what == "models":
-            import uirbench.models  # noqa: F401  (registers built-in models)
+            import uirbench.models
         else:
             import uirbench.metrics  # noqa: F401
         reg = MODELS if what == "models" else METRICS
@@ -165,6 +165,22 @@ def cmd_verify(args: argparse.Namespace) -> None:
         raise SystemExit(1)
 
 
+def cmd_evaluate(args: argparse.Namespace) -> None:
+    from uirbench.evaluate import EvaluateConfig, evaluate, format_table
+
+    metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
+    config = EvaluateConfig(model=args.model, checkpoint=args.checkpoint, data=args.data, split=args.split, metrics=metrics,
+                            color_space=args.color_space, crop_border=args.crop_border, out=args.out,
+                            save_images=args.save_images, device=args.device, batch_size=args.batch_size, tile=args.tile,
+                            weights_dir=args.weights_dir, command=" ".join(["uirbench", *sys.argv[1:]]))
+    try:
+        result = evaluate(config)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CLIError(str(exc)) from exc
+    print(format_table(result["summary"]))
+    print(f"wrote {result['out']}/per_image.parquet, summary.json, entry.json")
+
+
 def canonical_name(name: str) -> str:
     from uirbench.degradations import canonical
     from uirbench.registry import DEGRADATIONS
@@ -217,6 +233,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depth-dir", help="folder of depth maps (<relative path stem>.png 16-bit or .npy) for a folder source "
                                        "(default: <source>_depth next to it, when present)")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("evaluate", help="score a model on a generated dataset (per-image metrics, CIs, leaderboard entry)",
+                       description="Restore every pair of a split, score each image under explicit conventions, and write "
+                                   "per_image.parquet, summary.json and entry.json. Restored images are rounded to 8-bit "
+                                   "before scoring, as submitted PNGs are.")
+    p.add_argument("--model", required=True, help="model name (see `uirbench list models`)")
+    p.add_argument("--checkpoint", help="checkpoint folder written by `uirbench train` (trained models)")
+    p.add_argument("--data", default="uirbench-data", help="dataset folder from `uirbench generate` (default ./uirbench-data)")
+    p.add_argument("--split", default="test", help="split to score (default test)")
+    p.add_argument("--metrics", default="psnr,ssim",
+                   help="comma-separated metrics (default psnr,ssim; lpips, fid, kid need pretrained weights, see --weights-dir)")
+    p.add_argument("--color-space", default="rgb", choices=["rgb", "y"], help="rgb (default) or y = BT.601 luma (MATLAB rgb2ycbcr)")
+    p.add_argument("--crop-border", type=int, default=0, help="pixels removed from each border before scoring (default 0)")
+    p.add_argument("--out", help="output folder (default eval/<model>-<split>)")
+    p.add_argument("--save-images", action="store_true", help="also write the restored images (PNG) under OUT/images/")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda (bf16 autocast)")
+    p.add_argument("--batch-size", type=int, default=4, help="images per forward pass, grouped by size (default 4)")
+    p.add_argument("--tile", type=int, help="restore images larger than this many px in overlapping tiles (default: whole images)")
+    p.add_argument("--weights-dir", help="folder used as TORCH_HOME for pretrained metric weights (LPIPS AlexNet, FID Inception)")
+    p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("verify", help="recompute every hash of a generated dataset and report mismatches")
     p.add_argument("dir", help="dataset folder written by `uirbench generate`")

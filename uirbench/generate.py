@@ -222,7 +222,7 @@ class Journal:
             if data and not data.endswith(b"\n"):
                 with open(path, "r+b") as fh:
                     fh.truncate(data.rfind(b"\n") + 1)
-        self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115  (closed by close())
+        self._fh = open(path, "a", encoding="utf-8")
 
     def append(self, records: list[dict[str, Any]]) -> None:
         for rec in records:

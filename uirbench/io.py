@@ -224,7 +224,7 @@ def to_tensor(images: np.ndarray | list[np.ndarray]) -> Any:
 
     batch = np.stack([check_rgb(im) for im in images]) if isinstance(images, list) else check_rgb(images)[None]
     batch = batch if batch.flags.writeable else batch.copy()
-    return torch.from_numpy(batch).permute(0, 3, 1, 2).float().div_(255.0)
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).contiguous().float().div_(255.0)
 
 
 def to_numpy(tensor: Any) -> list[np.ndarray]:

@@ -22,8 +22,8 @@ class Restorer(torch.nn.Module):
     """Base class. Subclasses set ``name`` and implement ``forward``.
 
     ``size_multiple``: spatial sizes the network needs (e.g. 8 for three 2x downsamplings; may be
-    set per instance when it depends on the config); ``restore`` reflect-pads to it and crops back. ``config`` (a frozen dataclass or None) is what
-    a checkpoint stores to rebuild the model.
+    set per instance when it depends on the config); ``restore`` reflect-pads to it and crops back.
+    ``config`` (a frozen dataclass or None) is what a checkpoint stores to rebuild the model.
     """
 
     name: ClassVar[str] = ""

@@ -195,7 +195,8 @@ class DGG(nn.Module):
         return x + self.conv(out)
 
 
-@MODELS.register("airnet", kind="baseline", paper="Li et al. 2022, All-In-One Image Restoration for Unknown Corruption")
+@MODELS.register("airnet", kind="baseline", config=AirNetConfig, presets=PRESETS,
+                 paper="Li et al. 2022, All-In-One Image Restoration for Unknown Corruption")
 class AirNet(Restorer):
     """AirNet = CBDE + DGRN; (B, 3, H, W) in [0, 1] -> same, any H, W (the DGRN keeps the resolution).
 

@@ -108,7 +108,8 @@ def _stage(channels: int, blocks: int) -> nn.Sequential:
     return nn.Sequential(*[NAFBlock(channels) for _ in range(blocks)])
 
 
-@MODELS.register("nafnet", kind="baseline", paper="Chen et al. 2022, Simple Baselines for Image Restoration")
+@MODELS.register("nafnet", kind="baseline", config=NAFNetConfig, presets=PRESETS,
+                 paper="Chen et al. 2022, Simple Baselines for Image Restoration")
 class NAFNet(Restorer):
     """NAFNet U-Net (Sec. 3.1); (N, 3, H, W) in [0, 1] -> (N, 3, H, W), H and W multiples of 2^levels.
 

@@ -101,7 +101,7 @@ class PromptBlock(nn.Module):
         return self.project(self.interact(fused))
 
 
-@MODELS.register("promptir", kind="baseline",
+@MODELS.register("promptir", kind="baseline", config=PromptIRConfig, presets=PRESETS,
                  paper="Potlapalli et al. 2023, PromptIR: Prompting for All-in-One Blind Image Restoration")
 class PromptIR(Restormer):
     """PromptIR (Sec. 3, Fig. 2); (N, 3, H, W) in [0, 1] -> same, H and W multiples of 2^(levels-1).

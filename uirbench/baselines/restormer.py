@@ -142,7 +142,7 @@ def upsample(channels: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(channels, 2 * channels, 3, padding=1, bias=False), nn.PixelShuffle(2))
 
 
-@MODELS.register("restormer", kind="baseline",
+@MODELS.register("restormer", kind="baseline", config=RestormerConfig, presets=PRESETS,
                  paper="Zamir et al. 2022, Restormer: Efficient Transformer for High-Resolution Image Restoration")
 class Restormer(Restorer):
     """Restormer U-Net (Sec. 3, Fig. 2); (N, 3, H, W) in [0, 1] -> same, H and W multiples of 2^(levels-1).

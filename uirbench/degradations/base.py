@@ -23,6 +23,7 @@ import inspect
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import cv2
 import numpy as np
 
 from uirbench.io import check_rgb
@@ -193,7 +194,7 @@ _TO_SRGB8 = np.clip(np.rint(_encode((np.arange(_ENCODE_BINS) + 0.5) / _ENCODE_BI
 
 def to_linear(image: np.ndarray) -> np.ndarray:
     """HxWx3 uint8 sRGB -> float32 linear light in [0, 1] (exact, by look-up table)."""
-    return np.take(_TO_LINEAR, image)
+    return cv2.LUT(np.ascontiguousarray(image), _TO_LINEAR)
 
 
 def to_srgb8(linear: np.ndarray) -> np.ndarray:

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 
 from uirbench.degradations.base import (
@@ -82,7 +83,8 @@ class AWGN(Degradation):
 class PoissonGaussian(Degradation):
     """Signal-dependent noise in linear light: ``y = x + sqrt(shot * x + read_var) * n``, n ~ N(0, 1).
 
-    ``shot`` and ``read_var`` (a variance) are in units of the linear signal with white = 1. Severities follow Brooks et al.'s shot range with the mean read-shot relation.
+    ``shot`` and ``read_var`` (a variance) are in units of the linear signal with white = 1.
+    Severities follow Brooks et al.'s shot range with the mean read-shot relation.
     """
 
     name = "poisson-gaussian"

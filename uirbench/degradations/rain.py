@@ -140,7 +140,7 @@ class Rain(Degradation):
     stage = "scene"
     uses_depth = True
     LEVELS = {
-        "veil_beta": (0.1, 0.2, 0.3, 0.4, 0.5),
+        "veil_beta": (0.03, 0.06, 0.1, 0.15, 0.2),  # linear-light veil: see haze.py on its strength
         "density": (0.0015, 0.0025, 0.0035, 0.005, 0.007),
         "intensity": (0.3, 0.4, 0.5, 0.6, 0.7),
         "length": (24.0, 30.0, 36.0, 42.0, 48.0),
@@ -148,14 +148,14 @@ class Rain(Degradation):
     }
     NEUTRAL = {"veil_beta": 0.0, "density": 0.0, "intensity": 0.0, "length": 0.0, "layers": 0}
     TRAIN = {
-        "veil_beta": Range(0.05, 0.5),
+        "veil_beta": Range(0.02, 0.2),
         "density": Range(0.001, 0.007, log=True),
         "intensity": Range(0.25, 0.7),
         "length": Range(20.0, 48.0),
         "layers": Range(2, 4, integer=True),
     }
     OOD = {
-        "veil_beta": Range(0.5, 0.9),
+        "veil_beta": Range(0.2, 0.4),
         "density": Range(0.007, 0.015, log=True),
         "intensity": Range(0.7, 0.9),
         "length": Range(48.0, 80.0),

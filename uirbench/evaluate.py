@@ -1,0 +1,268 @@
+"""``uirbench evaluate``: model x generated dataset -> per-image rows -> summary + leaderboard entry.
+
+Every score is computed per image (never pooled over a batch) under the stated conventions, and
+every mean carries a percentile-bootstrap 95% CI over images. Outputs in ``--out``:
+
+* ``per_image.parquet``: one row per pair, keyed by the manifest's ``input_file_name``: image id,
+  degradation, severity, track, every per-image metric, runtime, and the model's routing (UIR-LoRA);
+* ``summary.json``: means per degradation, severity, degradation x severity, track and overall,
+  the metric spec, dataset fingerprint, model name/checkpoint hash/parameter count, versions,
+  device and images/s; set-level metrics (FID/KID) per degradation and overall, with N;
+* ``entry.json``: the leaderboard entry (``uirbench.leaderboard.entry``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from uirbench.card import load_manifest, severity_label
+from uirbench.io import ImageError, read_image, to_numpy, to_tensor, write_bytes, write_image, write_json
+from uirbench.stats import summarize
+
+QUANTISATION = "restored images rounded to 8-bit RGB before scoring, like submitted PNGs"
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    """Arguments of ``uirbench evaluate`` (see ``--help``)."""
+
+    model: str
+    checkpoint: str | None = None
+    data: str = "uirbench-data"
+    split: str = "test"
+    metrics: tuple[str, ...] = ("psnr", "ssim")
+    color_space: str = "rgb"
+    crop_border: int = 0
+    out: str | None = None
+    save_images: bool = False
+    device: str = "cpu"
+    batch_size: int = 4
+    tile: int | None = None
+    weights_dir: str | None = None
+    command: str = ""
+
+
+def load_split(data: Path, split: str) -> list[dict[str, Any]]:
+    if not (data / "suite.json").exists():
+        raise ValueError(f"--data {data}: not a uirbench dataset (no suite.json); create one with `uirbench generate --out {data}`")
+    if not (data / split / "metadata.jsonl").exists():
+        available = sorted(p.parent.name for p in data.glob("*/metadata.jsonl"))
+        raise ValueError(f"--split {split}: {data} has no finished split {split!r}; available: {', '.join(available) or 'none'}")
+    return load_manifest(data, split)
+
+
+def _batches(rows: list[dict[str, Any]], batch_size: int) -> list[list[dict[str, Any]]]:
+    """Rows grouped by image size (a batch needs one size), in manifest order within a size."""
+    by_size: dict[tuple[int, int], list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        by_size[(row["height"], row["width"])].append(row)
+    return [group[i:i + batch_size] for group in by_size.values() for i in range(0, len(group), batch_size)]
+
+
+def _read_pair(split_dir: Path, row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        return read_image(split_dir / row["input_file_name"]), read_image(split_dir / row["target_file_name"])
+    except ImageError as exc:
+        raise ImageError(f"pair {row['input_file_name']}: {exc}") from exc
+
+
+def _check_output(restored: Any, inputs: Any, batch: list[dict[str, Any]], model_name: str) -> None:
+    import torch
+
+    if restored.shape != inputs.shape:
+        raise ValueError(f"{model_name} returned shape {tuple(restored.shape)} for pair {batch[0]['input_file_name']} "
+                         f"of shape {tuple(inputs.shape)}")
+    bad = ~torch.isfinite(restored).flatten(1).all(dim=1)
+    if bad.any():
+        raise ValueError(f"{model_name} returned NaN/inf for pair {batch[int(bad.nonzero()[0])]['input_file_name']}")
+
+
+def _load_metrics(config: EvaluateConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Instantiate the requested metrics up front, so missing weights fail before any model runs."""
+    import dataclasses
+
+    import torch
+
+    from uirbench.metrics import InceptionFeatures
+    from uirbench.registry import METRICS
+
+    options = {"color_space": config.color_space, "crop_border": config.crop_border, "weights_dir": config.weights_dir}
+    per_image, set_level = {}, {}
+    for name in config.metrics:
+        cls = METRICS.get(name)
+        if METRICS.meta(name).get("per_image"):
+            fields = {f.name for f in dataclasses.fields(cls)}
+            per_image[name] = cls(**{k: v for k, v in options.items() if k in fields})
+            if METRICS.meta(name).get("needs_weights"):
+                per_image[name].load(config.device)
+        else:
+            set_level[name] = cls(extractor=InceptionFeatures(weights_dir=config.weights_dir))
+            set_level[name].features(torch.zeros(1, 3, 32, 32))  # loads and checks the weights now
+    return per_image, set_level
+
+
+def evaluate(config: EvaluateConfig) -> dict[str, Any]:
+    import torch
+    from tqdm import tqdm
+
+    from uirbench import __version__
+    from uirbench.metrics import metric_spec
+    from uirbench.models import build_model, checkpoint_sha256
+    from uirbench.restorer import restore
+
+    if config.batch_size < 1:
+        raise ValueError(f"--batch-size {config.batch_size}: must be >= 1")
+    if config.device not in ("cpu", "cuda"):
+        raise ValueError(f"--device {config.device!r}: valid devices are cpu, cuda")
+    if config.device == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda: no CUDA device is available here; use --device cpu")
+    data = Path(config.data)
+    rows = load_split(data, config.split)
+    per_image_metrics, set_metrics = _load_metrics(config)
+    per_image_names = list(per_image_metrics)
+    model = build_model(config.model, config.checkpoint, config.device)
+    out = Path(config.out or f"eval/{config.model}-{config.split}")
+    split_dir = data / config.split
+    amp = torch.autocast("cuda", dtype=torch.bfloat16) if config.device == "cuda" else torch.autocast("cpu", enabled=False)
+    records, features = [], defaultdict(lambda: defaultdict(list))
+    start = time.perf_counter()
+    with tqdm(total=len(rows), unit="img", desc=f"evaluate {config.model}", disable=None, dynamic_ncols=True) as bar:
+        for batch in _batches(rows, config.batch_size):
+            pairs = [_read_pair(split_dir, row) for row in batch]
+            inputs = to_tensor([p[0] for p in pairs]).to(config.device)
+            targets = to_tensor([p[1] for p in pairs]).to(config.device)
+            hint = [row["degradation"] for row in batch] if getattr(model, "uses_hint", False) else None
+            t0 = time.perf_counter()
+            with amp:
+                restored = restore(model, inputs, hint, tile=config.tile).float()
+            if config.device == "cuda":
+                torch.cuda.synchronize()
+            seconds = (time.perf_counter() - t0) / len(batch)
+            _check_output(restored, inputs, batch, config.model)
+            restored = to_tensor(to_numpy(restored)).to(config.device)  # scored as the 8-bit PNG users would submit
+            scores = {name: metric(restored, targets) for name, metric in per_image_metrics.items()}
+            routing = getattr(model, "last_routing", None)
+            for i, row in enumerate(batch):
+                record = {key: row[key] for key in ("input_file_name", "image_id", "degradation", "severity", "range", "track")}
+                record.update({name: float(scores[name][i]) for name in per_image_names})
+                record["runtime_ms"] = seconds * 1e3
+                if routing is not None:
+                    record["routing"] = json.dumps(routing[i], sort_keys=True)
+                records.append(record)
+                if config.save_images:
+                    write_image(out / "images" / config.split / row["input_file_name"], to_numpy(restored[i:i + 1])[0])
+            for name, metric in set_metrics.items():
+                for i, row in enumerate(batch):
+                    features[name][(row["degradation"], "restored")].append(metric.features(restored[i:i + 1]))
+                    features[name][(row["degradation"], "clean")].append(metric.features(targets[i:i + 1]))
+            bar.update(len(batch))
+    elapsed = time.perf_counter() - start
+    summary = summarise(records, per_image_names)
+    summary["set_metrics"] = _set_level(set_metrics, features)
+    fingerprint = json.loads((data / "fingerprint.json").read_text())["fingerprint"]
+    suite = json.loads((data / "suite.json").read_text())["suite"]["name"]
+    summary.update({
+        "model": {"name": config.model, "checkpoint": config.checkpoint, "checkpoint_sha256": checkpoint_sha256(config.checkpoint),
+                  "parameters": int(sum(p.numel() for p in model.parameters()))},
+        "dataset": {"dir": str(data), "suite": suite, "split": config.split, "fingerprint": fingerprint, "pairs": len(rows)},
+        "metric_spec": {**metric_spec(per_image_names, color_space=config.color_space, crop_border=config.crop_border),
+                        "quantisation": QUANTISATION},
+        "runtime": {"device": _device_name(config.device), "seconds": round(elapsed, 3),
+                    "images_per_second": round(len(rows) / elapsed, 3),
+                    "mean_ms_per_image": float(np.mean([r["runtime_ms"] for r in records]))},
+        "versions": {"uirbench": __version__, "torch": torch.__version__},
+        "command": config.command,
+    })
+    _write_outputs(out, records, summary)
+    return {"out": str(out), "summary": summary}
+
+
+def _device_name(device: str) -> str:
+    import platform
+
+    import torch
+
+    return torch.cuda.get_device_name(0) if device == "cuda" else f"cpu ({platform.processor() or platform.machine()})"
+
+
+def summarise(records: list[dict[str, Any]], names: list[str]) -> dict[str, Any]:
+    """Means + bootstrap CIs of each metric: overall, per track, degradation, severity, degradation x severity."""
+    groups: dict[str, dict[str, list[dict[str, Any]]]] = {key: defaultdict(list) for key in
+                                                         ("track", "degradation", "severity", "degradation_severity")}
+    for r in records:
+        level = severity_label(r)
+        groups["track"][r["track"]].append(r)
+        groups["degradation"][r["degradation"]].append(r)
+        groups["severity"][level].append(r)
+        groups["degradation_severity"][f"{r['degradation']}@{level}"].append(r)
+
+    def stats(members: list[dict[str, Any]]) -> dict[str, Any]:
+        return {name: summarize([m[name] for m in members]) for name in names}
+
+    result: dict[str, Any] = {"overall": stats(records)}
+    for key, by in groups.items():
+        result[f"per_{key}"] = {k: stats(v) for k, v in sorted(by.items())}
+    return result
+
+
+def _set_level(metrics: dict[str, Any], features: dict[str, dict[tuple[str, str], list[Any]]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, metric in metrics.items():
+        feats = features[name]
+        degradations = sorted({d for d, _ in feats})
+        entry = {}
+        for d in degradations:
+            a, b = np.concatenate(feats[(d, "restored")]), np.concatenate(feats[(d, "clean")])
+            entry[d] = {"value": float(metric.from_features(a, b)), "n": len(a)}
+        all_a = np.concatenate([np.concatenate(feats[(d, "restored")]) for d in degradations])
+        all_b = np.concatenate([np.concatenate(feats[(d, "clean")]) for d in degradations])
+        out[name] = {"overall": {"value": float(metric.from_features(all_a, all_b)), "n": len(all_a)}, "per_degradation": entry}
+    return out
+
+
+def _write_outputs(out: Path, records: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+    import io
+
+    import pandas as pd
+
+    from uirbench.leaderboard.entry import entry_from_summary
+
+    buf = io.BytesIO()
+    pd.DataFrame.from_records(records).to_parquet(buf, index=False)
+    write_bytes(out / "per_image.parquet", buf.getvalue())
+    write_json(out / "summary.json", summary)
+    write_json(out / "entry.json", entry_from_summary(summary))
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    """A compact text table: one row per degradation (+ tracks and overall), the conventions above it."""
+    spec = summary["metric_spec"]
+    names = [k for k in summary["overall"]]
+    conv = []
+    for name in names:
+        s = spec[name]
+        conv.append(f"{name}: {', '.join(f'{k}={v}' for k, v in s.items() if k in ('color_space', 'crop_border', 'data_range'))}")
+    lines = [f"model {summary['model']['name']} on {summary['dataset']['suite']}/{summary['dataset']['split']} "
+             f"({summary['dataset']['pairs']} pairs); {spec['averaging']}, 95% bootstrap CI", "; ".join(conv)]
+    header = f"{'':<22}" + "".join(f"{n:>24}" for n in names)
+    lines += [header, "-" * len(header)]
+
+    def row(label: str, stats: dict[str, Any]) -> str:
+        cells = "".join(f"{stats[n]['mean']:>10.4f} [{stats[n]['ci95'][0]:.3f},{stats[n]['ci95'][1]:.3f}]"[-24:].rjust(24)
+                        for n in names)
+        return f"{label:<22}{cells}"
+
+    for deg, stats in summary["per_degradation"].items():
+        lines.append(row(deg, stats))
+    lines.append("-" * len(header))
+    for track, stats in summary["per_track"].items():
+        lines.append(row(f"[{track}]", stats))
+    lines.append(row("overall", summary["overall"]))
+    return "\n".join(lines)

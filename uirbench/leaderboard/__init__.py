@@ -1,0 +1,1 @@
+"""Leaderboard: entry schema, verified submissions, tables with CIs and tied ranks, plots, static page."""

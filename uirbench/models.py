@@ -1,0 +1,130 @@
+"""Building restorers by name, and the checkpoint format shared by ``train`` and ``evaluate``.
+
+A checkpoint is a folder holding ``model.json`` (model name, its frozen config as JSON, step,
+the command that made it) and ``model.safetensors`` (the weights). ``evaluate --checkpoint DIR``
+rebuilds the model from it without repeating any argument. Models with their own format (UIR-LoRA:
+backbone + one file per adapter) implement ``from_checkpoint(dir)`` and ``save_checkpoint(dir)``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from uirbench.registry import MODELS
+
+MODEL_JSON = "model.json"
+WEIGHTS = "model.safetensors"
+
+
+def register_builtins() -> None:
+    """Import the built-in models (each registers itself in ``MODELS``)."""
+    import uirbench.baselines
+    import uirbench.uir_lora  # noqa: F401
+
+
+def model_class(name: str) -> Any:
+    register_builtins()
+    return MODELS.get(name)
+
+
+def _tuples(value: Any) -> Any:
+    """JSON lists back to the tuples frozen configs hold."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
+
+
+def config_from_json(name: str, data: dict[str, Any]) -> Any:
+    cls = MODELS.meta(name)["config"]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - fields)
+    if unknown:
+        raise ValueError(f"{name}: unknown config fields {', '.join(unknown)}; valid: {', '.join(sorted(fields))}")
+    return cls(**{k: _tuples(v) for k, v in data.items()})
+
+
+def preset_config(name: str, preset: str) -> Any:
+    presets = MODELS.meta(name).get("presets")
+    if not presets:
+        raise ValueError(f"model {name!r} has no presets (it needs no training)")
+    if preset not in presets:
+        raise ValueError(f"model {name!r} has no preset {preset!r}; valid presets: {', '.join(presets)}")
+    return presets[preset]
+
+
+def read_model_json(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    meta_path = path / MODEL_JSON
+    if not meta_path.is_file():
+        raise ValueError(f"--checkpoint {path}: not a uirbench checkpoint (no {MODEL_JSON}); "
+                         "checkpoints are folders written by `uirbench train`")
+    return json.loads(meta_path.read_text())
+
+
+def load_checkpoint(path: str | Path, expected_model: str | None = None, device: str = "cpu") -> Any:
+    """Rebuild a restorer from a checkpoint folder; refuses a checkpoint of another model."""
+    from safetensors.torch import load_file
+
+    register_builtins()
+    path = Path(path)
+    meta = read_model_json(path)
+    name = meta["model"]
+    if expected_model is not None and name != expected_model:
+        raise ValueError(f"--checkpoint {path} holds a {name!r} model, not {expected_model!r}; "
+                         f"use --model {name} or another checkpoint")
+    cls = MODELS.get(name)
+    if hasattr(cls, "from_checkpoint"):
+        return cls.from_checkpoint(path, device=device)
+    model = cls(config_from_json(name, meta["config"]))
+    missing, unexpected = model.load_state_dict(load_file(path / WEIGHTS, device="cpu"), strict=False)
+    if missing or unexpected:
+        raise ValueError(f"--checkpoint {path}: weights do not match the {name} config "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    return model.to(device).eval()
+
+
+def save_checkpoint(model: Any, path: str | Path, **extra: Any) -> None:
+    """Write ``model.json`` + ``model.safetensors`` atomically into ``path`` (a folder)."""
+    from safetensors.torch import save
+
+    from uirbench.io import write_bytes, write_json
+
+    path = Path(path)
+    if hasattr(model, "save_checkpoint"):
+        model.save_checkpoint(path, **extra)
+        return
+    state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+    write_bytes(path / WEIGHTS, save(state))
+    write_json(path / MODEL_JSON, {"model": model.name, "config": dataclasses.asdict(model.config), **extra})
+
+
+def build_model(name: str, checkpoint: str | None = None, device: str = "cpu") -> Any:
+    """A ready-to-run restorer: untrained baselines directly, trained ones from a checkpoint."""
+    cls = model_class(name)
+    meta = MODELS.meta(name)
+    if checkpoint is not None:
+        return load_checkpoint(checkpoint, expected_model=name, device=device)
+    if not meta.get("trainable", True):
+        return cls().to(device).eval()
+    default = meta.get("default_checkpoint")
+    if default is not None:
+        return load_checkpoint(default(), expected_model=name, device=device)
+    raise ValueError(f"model {name!r} must be trained first: `uirbench train --model {name} --preset tiny --out DIR`, "
+                     f"then `uirbench evaluate --model {name} --checkpoint DIR`")
+
+
+def checkpoint_sha256(path: str | Path | None) -> str | None:
+    """sha256 over a checkpoint's files (names and bytes), training state and logs excluded; None without one."""
+    if path is None:
+        return None
+    h = hashlib.sha256()
+    files = [p for p in Path(path).rglob("*") if p.is_file() and not {"state", "logs"} & set(p.relative_to(path).parts)]
+    for file in sorted(files):
+        h.update(file.relative_to(path).as_posix().encode() + b"\0" + file.read_bytes())
+    return h.hexdigest()
