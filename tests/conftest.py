@@ -29,3 +29,26 @@ def astronaut() -> np.ndarray:
 def small_image(astronaut) -> np.ndarray:
     """A 96x128 crop of a real photograph, for fast tests."""
     return np.ascontiguousarray(astronaut[40:136, 200:328])
+
+
+@pytest.fixture(scope="session")
+def photo_dir(tmp_path_factory, astronaut):
+    """Six 64x80 crops of a real photograph as a folder source (uir-v1 splits: 3 train, 1 val, 2 test)."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("photos")
+    for i in range(6):
+        y, x = 60 * i, 50 + 40 * i
+        Image.fromarray(np.ascontiguousarray(astronaut[y:y + 64, x:x + 80])).save(root / f"crop{i}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory, photo_dir):
+    """The default suite generated from ``photo_dir``: a complete, real uirbench dataset folder."""
+    from uirbench.generate import GenerateConfig, generate
+
+    out = tmp_path_factory.mktemp("tiny") / "data"
+    summary = generate(GenerateConfig(source=str(photo_dir), out=str(out)))
+    assert summary["complete"]
+    return out

@@ -28,16 +28,6 @@ def _write(path: Path, array: np.ndarray, **save) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def photo_dir(tmp_path_factory, astronaut) -> Path:
-    """Six 64x80 crops of a real photograph: enough for every split of the default suite."""
-    root = tmp_path_factory.mktemp("photos")
-    for i in range(6):
-        y, x = 60 * i, 50 + 40 * i
-        _write(root / f"crop{i}.png", np.ascontiguousarray(astronaut[y:y + 64, x:x + 80]))
-    return root
-
-
 def _tree(out: Path) -> dict[str, str]:
     """sha256 of every dataset file; journals (rows in completion order) and the recorded command line excluded."""
     digests = {}

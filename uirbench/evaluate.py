@@ -140,8 +140,11 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
             targets = to_tensor([p[1] for p in pairs]).to(config.device)
             hint = [row["degradation"] for row in batch] if getattr(model, "uses_hint", False) else None
             t0 = time.perf_counter()
-            with amp:
-                restored = restore(model, inputs, hint, tile=config.tile).float()
+            try:
+                with amp:
+                    restored = restore(model, inputs, hint, tile=config.tile).float()
+            except RuntimeError as exc:
+                raise ValueError(f"{config.model} failed on pairs {', '.join(r['input_file_name'] for r in batch)}: {exc}") from exc
             if config.device == "cuda":
                 torch.cuda.synchronize()
             seconds = (time.perf_counter() - t0) / len(batch)

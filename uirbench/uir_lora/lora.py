@@ -295,7 +295,8 @@ def set_mixture(model: nn.Module, names: Sequence[str], weights: torch.Tensor) -
             key = (idx, ranks, tuple(layer.scaling[n] for n in present))
             if key not in cache:
                 per_adapter = weights[:, list(idx)] * torch.tensor(key[2], device=weights.device)
-                cache[key] = per_adapter.repeat(1, ranks[0])
+                cache[key] = per_adapter.repeat_interleave(torch.tensor(ranks, device=weights.device), dim=1,
+                                                           output_size=sum(ranks))
             layer._uir_mix = (present, cache[key])
 
 
