@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -172,13 +173,31 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     config = EvaluateConfig(model=args.model, checkpoint=args.checkpoint, data=args.data, split=args.split, metrics=metrics,
                             color_space=args.color_space, crop_border=args.crop_border, out=args.out,
                             save_images=args.save_images, device=args.device, batch_size=args.batch_size, tile=args.tile,
-                            weights_dir=args.weights_dir, command=" ".join(["uirbench", *sys.argv[1:]]))
+                            weights_dir=args.weights_dir, top_k=args.top_k, router=args.router,
+                            command=" ".join(["uirbench", *sys.argv[1:]]))
     try:
         result = evaluate(config)
     except (ValueError, FileNotFoundError) as exc:
         raise CLIError(str(exc)) from exc
     print(format_table(result["summary"]))
     print(f"wrote {result['out']}/per_image.parquet, summary.json, entry.json")
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from uirbench.train import TrainConfig, train
+
+    config = TrainConfig(model=args.model, preset=args.preset, data=args.data, out=args.out, steps=args.steps,
+                         batch_size=args.batch_size, patch=args.patch, lr=args.lr, mix=args.mix, resume=args.resume, seed=args.seed,
+                         save_every=args.save_every, val_every=args.val_every, amp=args.amp, device=args.device,
+                         stage=args.stage, degradation=args.degradation, command=" ".join(["uirbench", *sys.argv[1:]]))
+    try:
+        summary = train(config)
+    except (ValueError, FileNotFoundError) as exc:
+        raise CLIError(str(exc)) from exc
+    if int(os.environ.get("RANK", "0")) != 0:  # one report per distributed run
+        return
+    print(f"trained {args.model} ({args.preset}) to step {summary['steps']} in {summary['seconds']:.1f} s; final loss "
+          f"{summary['loss']:.4f}; checkpoint: {summary['out']} (evaluate with --checkpoint {summary['out']})")
 
 
 def canonical_name(name: str) -> str:
@@ -252,7 +271,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=4, help="images per forward pass, grouped by size (default 4)")
     p.add_argument("--tile", type=int, help="restore images larger than this many px in overlapping tiles (default: whole images)")
     p.add_argument("--weights-dir", help="folder used as TORCH_HOME for pretrained metric weights (LPIPS AlexNet, FID Inception)")
+    p.add_argument("--top-k", type=int, help="uir-lora only: number of LoRAs composed per image (default: the checkpoint's)")
+    p.add_argument("--router", choices=["learned", "oracle", "clip"],
+                   help="uir-lora only: degradation router (default learned; oracle reads the manifest label; clip needs CLIP weights)")
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train a model on a generated dataset (accelerate: CPU, one GPU or many)",
+                       description="Train a model with its recipe (see uirbench/recipes.py). Checkpoints go to --out; "
+                                   "re-run with --resume after an interruption to continue exactly. Multi-GPU: "
+                                   "`accelerate launch -m uirbench.cli train ...` (CPU DDP: set ACCELERATE_USE_CPU=1).")
+    p.add_argument("--model", required=True, help="model name (nafnet, restormer, promptir, airnet, uir-lora)")
+    p.add_argument("--preset", default="tiny", help="tiny (CPU, minutes; default) or paper (published settings)")
+    p.add_argument("--data", default="uirbench-data", help="dataset folder from `uirbench generate` (default ./uirbench-data)")
+    p.add_argument("--out", help="run/checkpoint folder (default runs/<model>-<preset>)")
+    p.add_argument("--steps", type=int, help="optimisation steps (default: the preset's)")
+    p.add_argument("--batch-size", type=int, help="global batch size (default: the preset's)")
+    p.add_argument("--patch", type=int, help="training patch size in px (default: the preset's)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
+    p.add_argument("--mix", help="degradation sampling weights, e.g. noise=2,haze=1 (default: balanced)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights and batches (default 0)")
+    p.add_argument("--save-every", type=int, help="checkpoint every N steps (default: steps/3)")
+    p.add_argument("--val-every", type=int, help="validation PSNR every N steps (default: steps/4)")
+    p.add_argument("--amp", default="no", choices=["no", "bf16", "fp16"], help="mixed precision on GPU (default no)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cpu (default) or cuda")
+    p.add_argument("--stage", help="uir-lora only: backbone, lora, router or all (default all)")
+    p.add_argument("--degradation", help="uir-lora --stage lora only: train the adapter of this degradation family")
+    p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("verify", help="recompute every hash of a generated dataset and report mismatches")
     p.add_argument("dir", help="dataset folder written by `uirbench generate`")
@@ -264,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from uirbench.io import ImageError
+    from uirbench.runtime import keep_freed_memory
+
+    keep_freed_memory()
     from uirbench.registry import UnknownNameError
 
     try:

@@ -126,7 +126,10 @@ _WORKER: dict[str, Any] = {}
 def _init_worker(out: str, suite_name: str, seed: int) -> None:
     import cv2
 
+    from uirbench.runtime import keep_freed_memory
+
     cv2.setNumThreads(1)
+    keep_freed_memory()
     _WORKER.update(out=Path(out), suite=get_suite(suite_name), seed=seed)
 
 

@@ -67,8 +67,12 @@ def read_model_json(path: str | Path) -> dict[str, Any]:
     return json.loads(meta_path.read_text())
 
 
-def load_checkpoint(path: str | Path, expected_model: str | None = None, device: str = "cpu") -> Any:
-    """Rebuild a restorer from a checkpoint folder; refuses a checkpoint of another model."""
+def load_checkpoint(path: str | Path, expected_model: str | None = None, device: str = "cpu", **options: Any) -> Any:
+    """Rebuild a restorer from a checkpoint folder; refuses a checkpoint of another model.
+
+    ``options`` are inference options of models with their own format (UIR-LoRA: ``top_k``,
+    ``router``); models without such options refuse them.
+    """
     from safetensors.torch import load_file
 
     register_builtins()
@@ -80,7 +84,9 @@ def load_checkpoint(path: str | Path, expected_model: str | None = None, device:
                          f"use --model {name} or another checkpoint")
     cls = MODELS.get(name)
     if hasattr(cls, "from_checkpoint"):
-        return cls.from_checkpoint(path, device=device)
+        return cls.from_checkpoint(path, device=device, **options)
+    if options:
+        raise ValueError(f"model {name!r} takes no inference options (got {', '.join(sorted(options))})")
     model = cls(config_from_json(name, meta["config"]))
     missing, unexpected = model.load_state_dict(load_file(path / WEIGHTS, device="cpu"), strict=False)
     if missing or unexpected:
@@ -104,17 +110,23 @@ def save_checkpoint(model: Any, path: str | Path, **extra: Any) -> None:
     write_json(path / MODEL_JSON, {"model": model.name, "config": dataclasses.asdict(model.config), **extra})
 
 
-def build_model(name: str, checkpoint: str | None = None, device: str = "cpu") -> Any:
-    """A ready-to-run restorer: untrained baselines directly, trained ones from a checkpoint."""
+def build_model(name: str, checkpoint: str | None = None, device: str = "cpu", **options: Any) -> Any:
+    """A ready-to-run restorer: untrained baselines directly, trained ones from a checkpoint.
+
+    A model registered with ``default_checkpoint`` (a callable returning a folder, e.g. the tiny
+    UIR-LoRA checkpoint shipped inside the package) uses it when no checkpoint is given.
+    """
     cls = model_class(name)
     meta = MODELS.meta(name)
     if checkpoint is not None:
-        return load_checkpoint(checkpoint, expected_model=name, device=device)
-    if not meta.get("trainable", True):
-        return cls().to(device).eval()
+        return load_checkpoint(checkpoint, expected_model=name, device=device, **options)
     default = meta.get("default_checkpoint")
     if default is not None:
-        return load_checkpoint(default(), expected_model=name, device=device)
+        return load_checkpoint(default(), expected_model=name, device=device, **options)
+    if options:
+        raise ValueError(f"model {name!r} takes no inference options (got {', '.join(sorted(options))})")
+    if not meta.get("trainable", True):
+        return cls().to(device).eval()
     raise ValueError(f"model {name!r} must be trained first: `uirbench train --model {name} --preset tiny --out DIR`, "
                      f"then `uirbench evaluate --model {name} --checkpoint DIR`")
 

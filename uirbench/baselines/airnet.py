@@ -23,6 +23,7 @@ parameters here (REFERENCE, from the official code: 8.93M).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import torch
@@ -43,17 +44,21 @@ class AirNetConfig:
     channels: int = 64
     groups: int = 5
     blocks: int = 5
+    queue_size: int = 4096
+    momentum: float = 0.999
 
     def __post_init__(self) -> None:
         if len(self.encoder_widths) != 3 or min(self.encoder_widths) < 1:
             raise ValueError(f"AirNetConfig.encoder_widths must be three positive widths, got {self.encoder_widths}")
-        if min(self.channels, self.groups, self.blocks) < 1:
-            raise ValueError("AirNetConfig.channels, groups and blocks must be positive")
+        if min(self.channels, self.groups, self.blocks, self.queue_size) < 1:
+            raise ValueError("AirNetConfig.channels, groups, blocks and queue_size must be positive")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"AirNetConfig.momentum must be in [0, 1), got {self.momentum}")
 
 
 PRESETS = {
     # torchvision's CPU deformable conv dominates the cost (backward ~0.3 s per DGM at 8 channels, batch 8, 64x64)
-    "tiny": AirNetConfig(encoder_widths=(8, 16, 32), channels=8, groups=1, blocks=1),
+    "tiny": AirNetConfig(encoder_widths=(8, 16, 32), channels=8, groups=1, blocks=1, queue_size=256, momentum=0.99),
     "paper": AirNetConfig(),
 }
 
@@ -221,6 +226,33 @@ class AirNet(Restorer):
             if isinstance(module, DGM) and not module.offsets.weight.is_meta:
                 nn.init.zeros_(module.offsets.weight)
                 nn.init.zeros_(module.offsets.bias)
+        # MoCo key encoder (a momentum copy, never optimised) and the queue of past keys (Sec. 3.1)
+        self.key_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
+        queue = torch.randn(config.queue_size, widths[2], generator=generator or torch.Generator().manual_seed(0))
+        self.register_buffer("queue", F.normalize(queue, dim=1))
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+
+    def auxiliary_loss(self, degraded: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """The CBDE's contrastive loss for one training batch (added to the L1 loss by the trainer).
+
+        Positives: the batch patch and a geometric view of it (a random 90-degree rotation and flip
+        drawn from ``generator``), i.e. the same image and degradation. The paper takes two crops of
+        one image; uirbench's sampler yields one crop per pair, so the second view is a transform of
+        it. Negatives: the queue. Updates the key encoder (momentum) and the queue as a side effect.
+        """
+        turns = int(torch.randint(1, 4, (), generator=generator))
+        view = torch.rot90(degraded, turns, dims=(2, 3)).flip(3)
+        momentum_update(self.key_encoder, self.encoder, self._config.momentum)
+        with torch.no_grad():
+            key = self.key_encoder.project(self.key_encoder(view)[0])
+        query = self.encoder.project(self.encoder(degraded)[0])
+        loss = contrastive_loss(query, key, self.queue.clone())
+        with torch.no_grad():
+            n, size = len(key), len(self.queue)
+            index = (self.queue_ptr + torch.arange(n, device=key.device)) % size
+            self.queue[index] = F.normalize(key.float(), dim=1)
+            self.queue_ptr.copy_((self.queue_ptr + n) % size)
+        return loss
 
     def forward(self, x: torch.Tensor, degradation_hint: list[str] | None = None) -> torch.Tensor:
         z, guide = self.encoder(x)
