@@ -59,7 +59,9 @@ def cmd_list(args: argparse.Namespace) -> None:
         from uirbench.registry import METRICS, MODELS
 
         if what == "models":
-            import uirbench.models
+            from uirbench.models import register_builtins
+
+            register_builtins()
         else:
             import uirbench.metrics  # noqa: F401
         reg = MODELS if what == "models" else METRICS
@@ -302,6 +304,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="recompute every hash of a generated dataset and report mismatches")
     p.add_argument("dir", help="dataset folder written by `uirbench generate`")
     p.set_defaults(func=cmd_verify)
+
+    from uirbench.leaderboard.commands import add_commands
+
+    add_commands(sub)
     return parser
 
 

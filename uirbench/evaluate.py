@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,8 @@ class EvaluateConfig:
     batch_size: int = 4
     tile: int | None = None
     weights_dir: str | None = None
+    top_k: int | None = None
+    router: str | None = None
     command: str = ""
 
 
@@ -84,7 +87,7 @@ def _check_output(restored: Any, inputs: Any, batch: list[dict[str, Any]], model
         raise ValueError(f"{model_name} returned NaN/inf for pair {batch[int(bad.nonzero()[0])]['input_file_name']}")
 
 
-def _load_metrics(config: EvaluateConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+def load_metrics(config: EvaluateConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Instantiate the requested metrics up front, so missing weights fail before any model runs."""
     import dataclasses
 
@@ -108,12 +111,15 @@ def _load_metrics(config: EvaluateConfig) -> tuple[dict[str, Any], dict[str, Any
     return per_image, set_level
 
 
+Restore = Callable[[list[dict[str, Any]], Any], tuple[Any, list[dict[str, Any]]]]
+"""``restore(rows, inputs) -> (restored, extras)``: the restored batch (NCHW float RGB in [0, 1], same shape
+as ``inputs``, the degraded batch) and, per row, extra per-image record fields (runtime, routing)."""
+
+
 def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     import torch
-    from tqdm import tqdm
 
     from uirbench import __version__
-    from uirbench.metrics import metric_spec
     from uirbench.models import build_model, checkpoint_sha256
     from uirbench.restorer import restore
 
@@ -125,42 +131,84 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         raise ValueError("--device cuda: no CUDA device is available here; use --device cpu")
     data = Path(config.data)
     rows = load_split(data, config.split)
-    per_image_metrics, set_metrics = _load_metrics(config)
-    per_image_names = list(per_image_metrics)
-    model = build_model(config.model, config.checkpoint, config.device)
+    metrics = load_metrics(config)
+    options = {k: v for k, v in (("top_k", config.top_k), ("router", config.router)) if v is not None}
+    model = build_model(config.model, config.checkpoint, config.device, **options)
     out = Path(config.out or f"eval/{config.model}-{config.split}")
-    split_dir = data / config.split
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if config.device == "cuda" else torch.autocast("cpu", enabled=False)
+
+    def run_model(batch: list[dict[str, Any]], inputs: Any) -> tuple[Any, list[dict[str, Any]]]:
+        hint = [row["degradation"] for row in batch] if getattr(model, "uses_hint", False) else None
+        t0 = time.perf_counter()
+        try:
+            with amp:
+                restored = restore(model, inputs, hint, tile=config.tile).float()
+        except RuntimeError as exc:
+            raise ValueError(f"{config.model} failed on pairs {', '.join(r['input_file_name'] for r in batch)}: {exc}") from exc
+        if config.device == "cuda":
+            torch.cuda.synchronize()
+        seconds = (time.perf_counter() - t0) / len(batch)
+        _check_output(restored, inputs, batch, config.model)
+        routing = getattr(model, "last_routing", None)
+        extras = []
+        for i, row in enumerate(batch):
+            extra: dict[str, Any] = {"runtime_ms": seconds * 1e3}
+            if routing is not None:
+                extra["routing"] = json.dumps(routing[i], sort_keys=True)
+            extras.append(extra)
+            if config.save_images:
+                write_image(out / "images" / config.split / row["input_file_name"], to_numpy(restored[i:i + 1])[0])
+        return restored, extras
+
+    model_info = {"name": config.model, "options": options, "checkpoint": config.checkpoint,
+                  "checkpoint_sha256": checkpoint_sha256(config.checkpoint), "parameters": int(sum(p.numel() for p in model.parameters()))}
+    records, summary, elapsed = score_restored(config, rows, metrics, run_model, model_info, desc=f"evaluate {config.model}")
+    summary.update({
+        "runtime": {"device": _device_name(config.device), "seconds": round(elapsed, 3),
+                    "images_per_second": round(len(rows) / elapsed, 3),
+                    "mean_ms_per_image": float(np.mean([r["runtime_ms"] for r in records]))},
+        "versions": {"uirbench": __version__, "torch": torch.__version__},
+        "command": config.command,
+    })
+    _write_outputs(out, records, summary)
+    return {"out": str(out), "summary": summary}
+
+
+def score_restored(config: EvaluateConfig, rows: list[dict[str, Any]], metrics: tuple[dict[str, Any], dict[str, Any]],
+                   restore: Restore, model_info: dict[str, Any], desc: str) -> tuple[list[dict[str, Any]], dict[str, Any], float]:
+    """Score restored images of ``rows`` (a split's manifest) against their clean targets: records, summary, seconds.
+
+    The one scoring path of ``evaluate`` (a model run) and ``submit`` (submitted PNGs). Batches of
+    ``config.batch_size`` same-size pairs are read from ``config.data``/``config.split``; ``restore``
+    gives the restored batch, which is rounded to 8-bit RGB (see ``QUANTISATION``) and scored per image
+    by ``metrics`` (per-image, set-level; from ``load_metrics``). Returns one record per pair
+    (manifest keys, metric values, ``restore``'s extras) and the summary's results, set-level metrics,
+    ``model_info``, dataset (suite, split, recorded fingerprint, pairs) and metric spec; and the wall time
+    of the read-restore-score loop in seconds.
+    """
+    from tqdm import tqdm
+
+    from uirbench.metrics import metric_spec
+
+    per_image_metrics, set_metrics = metrics
+    per_image_names = list(per_image_metrics)
+    data = Path(config.data)
+    split_dir = data / config.split
     records, features = [], defaultdict(lambda: defaultdict(list))
     start = time.perf_counter()
-    with tqdm(total=len(rows), unit="img", desc=f"evaluate {config.model}", disable=None, dynamic_ncols=True) as bar:
+    with tqdm(total=len(rows), unit="img", desc=desc, disable=None, dynamic_ncols=True) as bar:
         for batch in _batches(rows, config.batch_size):
             pairs = [_read_pair(split_dir, row) for row in batch]
             inputs = to_tensor([p[0] for p in pairs]).to(config.device)
             targets = to_tensor([p[1] for p in pairs]).to(config.device)
-            hint = [row["degradation"] for row in batch] if getattr(model, "uses_hint", False) else None
-            t0 = time.perf_counter()
-            try:
-                with amp:
-                    restored = restore(model, inputs, hint, tile=config.tile).float()
-            except RuntimeError as exc:
-                raise ValueError(f"{config.model} failed on pairs {', '.join(r['input_file_name'] for r in batch)}: {exc}") from exc
-            if config.device == "cuda":
-                torch.cuda.synchronize()
-            seconds = (time.perf_counter() - t0) / len(batch)
-            _check_output(restored, inputs, batch, config.model)
+            restored, extras = restore(batch, inputs)
             restored = to_tensor(to_numpy(restored)).to(config.device)  # scored as the 8-bit PNG users would submit
             scores = {name: metric(restored, targets) for name, metric in per_image_metrics.items()}
-            routing = getattr(model, "last_routing", None)
             for i, row in enumerate(batch):
                 record = {key: row[key] for key in ("input_file_name", "image_id", "degradation", "severity", "range", "track")}
                 record.update({name: float(scores[name][i]) for name in per_image_names})
-                record["runtime_ms"] = seconds * 1e3
-                if routing is not None:
-                    record["routing"] = json.dumps(routing[i], sort_keys=True)
+                record.update(extras[i])
                 records.append(record)
-                if config.save_images:
-                    write_image(out / "images" / config.split / row["input_file_name"], to_numpy(restored[i:i + 1])[0])
             for name, metric in set_metrics.items():
                 for i, row in enumerate(batch):
                     features[name][(row["degradation"], "restored")].append(metric.features(restored[i:i + 1]))
@@ -171,20 +219,11 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     summary["set_metrics"] = _set_level(set_metrics, features)
     fingerprint = json.loads((data / "fingerprint.json").read_text())["fingerprint"]
     suite = json.loads((data / "suite.json").read_text())["suite"]["name"]
-    summary.update({
-        "model": {"name": config.model, "checkpoint": config.checkpoint, "checkpoint_sha256": checkpoint_sha256(config.checkpoint),
-                  "parameters": int(sum(p.numel() for p in model.parameters()))},
-        "dataset": {"dir": str(data), "suite": suite, "split": config.split, "fingerprint": fingerprint, "pairs": len(rows)},
-        "metric_spec": {**metric_spec(per_image_names, color_space=config.color_space, crop_border=config.crop_border),
-                        "quantisation": QUANTISATION},
-        "runtime": {"device": _device_name(config.device), "seconds": round(elapsed, 3),
-                    "images_per_second": round(len(rows) / elapsed, 3),
-                    "mean_ms_per_image": float(np.mean([r["runtime_ms"] for r in records]))},
-        "versions": {"uirbench": __version__, "torch": torch.__version__},
-        "command": config.command,
-    })
-    _write_outputs(out, records, summary)
-    return {"out": str(out), "summary": summary}
+    summary["model"] = model_info
+    summary["dataset"] = {"dir": str(data), "suite": suite, "split": config.split, "fingerprint": fingerprint, "pairs": len(rows)}
+    summary["metric_spec"] = {**metric_spec(per_image_names, color_space=config.color_space, crop_border=config.crop_border),
+                              "quantisation": QUANTISATION}
+    return records, summary, elapsed
 
 
 def _device_name(device: str) -> str:

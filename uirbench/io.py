@@ -24,6 +24,9 @@ MIN_SIDE = 16
 MAX_PIXELS = 64_000_000
 """Decompression-bomb guard: images with more pixels than this are refused before decoding."""
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 
 
@@ -168,6 +171,7 @@ def _atomic_write(path: str | os.PathLike[str], write: Callable[[Any], None]) ->
     try:
         with os.fdopen(fd, "wb") as fh:
             write(fh)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; final files get the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -48,22 +48,26 @@ RECIPES: dict[str, dict[str, Recipe]] = {
     "nafnet": {
         "tiny": Recipe(lr=2e-3, **_TINY),
         "paper": Recipe(steps=200_000, batch_size=64, patch=256, lr=1e-3, min_lr=1e-7, betas=(0.9, 0.9), loss="psnr",
-                        grad_clip=None, source="Chen et al. 2022 (SIDD): AdamW b=(0.9,0.9), wd 0, lr 1e-3 cosine, 200k it, 256 px, batch 64, PSNR loss"),
+                        grad_clip=None, source="Chen et al. 2022 (SIDD): AdamW b=(0.9,0.9), wd 0, lr 1e-3 cosine, 200k it, "
+                               "256 px, batch 64, PSNR loss"),
     },
     "restormer": {
         "tiny": Recipe(lr=2e-3, **_TINY),
         "paper": Recipe(steps=300_000, batch_size=64, patch=128, lr=3e-4, min_lr=1e-6, weight_decay=1e-4,
-                        source="Zamir et al. 2022: AdamW wd 1e-4, lr 3e-4 cosine to 1e-6, 300k it; first progressive stage 128 px, batch 64"),
+                        source="Zamir et al. 2022: AdamW wd 1e-4, lr 3e-4 cosine to 1e-6, 300k it; "
+                               "first progressive stage 128 px, batch 64"),
     },
     "promptir": {
         "tiny": Recipe(lr=2e-3, **_TINY),
         "paper": Recipe(steps=150_000, batch_size=32, patch=128, lr=2e-4, warmup=15_000,
-                        source="Potlapalli et al. 2023: Adam lr 2e-4, warm-up + cosine, batch 32, 128 px, 120 epochs (~150k it on the 3-task set)"),
+                        source="Potlapalli et al. 2023: Adam lr 2e-4, warm-up + cosine, batch 32, 128 px, "
+                               "120 epochs (~150k it on the 3-task set)"),
     },
     "airnet": {
         "tiny": Recipe(lr=2e-3, **_TINY),
         "paper": Recipe(steps=300_000, batch_size=8, patch=128, lr=1e-3,
-                        source="Li et al. 2022: Adam lr 1e-3 (halved every 125 epochs in the paper; cosine here), 128 px; batch per authors' setup"),
+                        source="Li et al. 2022: Adam lr 1e-3 (halved every 125 epochs in the paper; cosine here), "
+                               "128 px; batch per authors' setup"),
     },
 }
 

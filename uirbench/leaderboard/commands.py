@@ -1,0 +1,71 @@
+"""The ``submit`` and ``leaderboard build`` commands, added to ``uirbench``'s parser by :func:`add_commands`."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+from uirbench.leaderboard.entry import ENTRIES_DIR, LEADERBOARD_DIR
+
+
+def _command(words: list[Any]) -> str:
+    """The command line that reproduces a run (recorded in the entry), shell-quoted."""
+    return " ".join(shlex.quote(str(w)) for w in words)
+
+
+def cmd_submit(args: argparse.Namespace) -> None:
+    from uirbench.cli import CLIError
+    from uirbench.leaderboard.entry import EntryError
+    from uirbench.leaderboard.submit import SubmitConfig, submit
+
+    words = ["uirbench", "submit", args.restored, "--data", args.data, "--name", args.name]
+    if args.split != "test":
+        words += ["--split", args.split]
+    config = SubmitConfig(restored=args.restored, data=args.data, name=args.name, split=args.split, entries=args.entries,
+                          replace=args.replace, command=_command(words))
+    try:
+        result = submit(config)
+    except (ValueError, EntryError, OSError) as exc:
+        raise CLIError(str(exc)) from exc
+    overall = result["entry"]["results"]["overall"]
+    scores = ", ".join(f"{m} {s['mean']:.4f} [{s['ci95'][0]:.4f}, {s['ci95'][1]:.4f}]" for m, s in overall.items())
+    print(f"verified {result['entry']['submission']['images']} restored images; {scores}")
+    print(f"wrote {result['path']} (provenance: recomputed)")
+
+
+def cmd_leaderboard_build(args: argparse.Namespace) -> None:
+    from uirbench.cli import CLIError
+    from uirbench.leaderboard.build import build
+    from uirbench.leaderboard.entry import EntryError
+
+    try:
+        written = build(args.entries, args.out)
+    except (ValueError, EntryError, OSError) as exc:
+        raise CLIError(str(exc)) from exc
+    print(f"wrote {len(written)} files to {args.out} (README.md, index.html, tables/, figures/)")
+
+
+def add_commands(sub: Any) -> None:
+    """Add ``submit`` and ``leaderboard build`` to the subparsers object of ``uirbench``'s parser."""
+    p = sub.add_parser("submit", help="verify a folder/zip of restored PNGs against a dataset and add a recomputed entry",
+                       description="Check a restored set (one PNG per pair, named like the manifest's input_file_name, "
+                                   "e.g. input/<pair id>.png; no symlinks, zip bombs or stray files) against the dataset's "
+                                   "manifest and fingerprint, rescore it with evaluate's code, and write ENTRIES/NAME.json "
+                                   "atomically. Nothing is written when any check fails.")
+    p.add_argument("restored", help="folder or .zip of restored PNGs (e.g. OUT/images/test of `evaluate --save-images`)")
+    p.add_argument("--data", required=True, help="dataset folder from `uirbench generate` that the images restore")
+    p.add_argument("--name", required=True, help="entry name: letters, digits, . _ + - (the file ENTRIES/NAME.json)")
+    p.add_argument("--split", default="test", help="split the images restore (default test)")
+    p.add_argument("--entries", default=ENTRIES_DIR, help=f"entries folder (default ./{ENTRIES_DIR})")
+    p.add_argument("--replace", action="store_true", help="replace an existing entry of the same name")
+    p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("leaderboard", help="render the leaderboard (tables, figures, static page) from its entries")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    b = actions.add_parser("build", help="render README.md, CSV/LaTeX tables, figures and index.html from the entries",
+                           description="Rank recomputed entries per dataset and metric spec with tied-rank groups from "
+                                       "95%% CIs; list self-reported entries apart. Output is deterministic.")
+    b.add_argument("--entries", default=ENTRIES_DIR, help=f"entries folder (default ./{ENTRIES_DIR})")
+    b.add_argument("--out", default=LEADERBOARD_DIR, help=f"output folder (default ./{LEADERBOARD_DIR})")
+    b.set_defaults(func=cmd_leaderboard_build)
