@@ -17,7 +17,8 @@ import pytest
 from PIL import Image
 
 from uirbench.cli import main
-from uirbench.generate import GenerateConfig, generate, verify
+from uirbench.generate import GenerateConfig, generate
+from uirbench.verify import verify
 
 SUITE = "uir-v1"
 
@@ -279,3 +280,21 @@ def test_hf_source_from_a_local_parquet_dataset(tmp_path, small_image):
     assert summary["complete"] and summary["pairs_per_split"] == {"test": 9}
     ids = {json.loads(line)["image_id"] for line in (tmp_path / "out" / "test" / "metadata.jsonl").read_text().splitlines()}
     assert ids == {"a", "b", "c"}
+
+
+def test_parquet_export_embeds_image_bytes(photo_dir, tmp_path):
+    from datasets import load_dataset
+
+    out = tmp_path / "pq"
+    generate(GenerateConfig(source=str(photo_dir), out=str(out), suite="promptir-denoise-v1", limit=2, format="parquet"))
+    files = sorted((out / "parquet").glob("*.parquet"))
+    assert [f.name for f in files] == ["test-00000-of-00001.parquet"]
+    moved = tmp_path / "moved.parquet"
+    files[0].rename(moved)  # the images travel inside the file
+    ds = load_dataset("parquet", data_files=str(moved), split="train")
+    row = ds[0]
+    assert row["input"].size == (80, 64) and row["target"].size == (80, 64)
+    from uirbench.io import read_image
+
+    first = json.loads((out / "test" / "metadata.jsonl").read_text().splitlines()[0])
+    assert np.array_equal(np.asarray(row["input"].convert("RGB")), read_image(out / "test" / first["input_file_name"]))

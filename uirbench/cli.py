@@ -137,7 +137,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     config = GenerateConfig(source=args.source, suite=args.suite, out=args.out, seed=args.seed, workers=args.workers,
                             shard=args.shard, limit=args.limit, splits=tuple(args.splits) if args.splits else None,
-                            skip_bad=args.skip_bad, depth_dir=args.depth_dir, command=" ".join(["uirbench", *sys.argv[1:]]))
+                            skip_bad=args.skip_bad, depth_dir=args.depth_dir, format=args.format, command=" ".join(["uirbench", *sys.argv[1:]]))
     try:
         summary = generate(config)
     except ValueError as exc:
@@ -155,7 +155,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> None:
-    from uirbench.generate import verify
+    from uirbench.verify import verify
 
     try:
         result = verify(args.dir)
@@ -253,6 +253,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                            "instead of stopping with an error")
     p.add_argument("--depth-dir", help="folder of depth maps (<relative path stem>.png 16-bit or .npy) for a folder source "
                                        "(default: <source>_depth next to it, when present)")
+    p.add_argument("--format", default="png", choices=["png", "parquet"],
+                   help="png (default): the PNG layout only; parquet: also OUT/parquet/<split>-*.parquet with embedded image bytes")
     p.set_defaults(func=cmd_generate)
 
     p = sub.add_parser("evaluate", help="score a model on a generated dataset (per-image metrics, CIs, leaderboard entry)",

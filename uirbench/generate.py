@@ -60,6 +60,7 @@ class GenerateConfig:
     splits: tuple[str, ...] | None = None
     skip_bad: bool = False
     depth_dir: str | None = None
+    format: str = "png"
     command: str = ""
 
 
@@ -310,6 +311,8 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     index, count = config.shard
     if not 0 <= index < count:
         raise ValueError(f"--shard {index}/{count}: expected I/N with 0 <= I < N")
+    if config.format not in ("png", "parquet"):
+        raise ValueError(f"--format {config.format!r}: valid formats are png, parquet")
     if config.workers < 1:
         raise ValueError(f"--workers {config.workers}: must be >= 1")
     out = Path(config.out)
@@ -350,6 +353,10 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     planned = {split: [n for n in names if n.split("/", 1)[1].split("__", 1)[0] not in skipped_ids]
                for split, names in planned.items()}
     fingerprint = finalize(out, planned)
+    if fingerprint is not None and config.format == "parquet":
+        from uirbench.export import write_parquet
+
+        write_parquet(out, sorted(fingerprint["pairs"]))
     return {
         "out": str(out), "suite": suite.name, "pairs_written": written, "pairs_already_present": len(done),
         "images_skipped": sorted(skipped_ids), "seconds": round(time.perf_counter() - start, 2),
@@ -387,35 +394,3 @@ def _append_skipped(out: Path, result: dict[str, Any]) -> None:
     path = out / "skipped.jsonl"
     existing = path.read_bytes() if path.exists() else b""
     write_bytes(path, existing + (json.dumps(result, sort_keys=True) + "\n").encode())
-
-
-def verify(out: str | os.PathLike[str]) -> dict[str, Any]:
-    """Recompute every file hash and the fingerprint of a generated dataset; returns mismatches."""
-    out = Path(out)
-    if not (out / "suite.json").exists():
-        raise ValueError(f"{out}: not a uirbench dataset (no suite.json)")
-    manifest_hash = hashlib.sha256()
-    problems, checked = [], 0
-    for manifest in sorted(out.glob(f"*/{MANIFEST}")):
-        split = manifest.parent.name
-        text = manifest.read_text(encoding="utf-8")
-        manifest_hash.update(split.encode() + b"\n" + text.encode())
-        target_cache: dict[str, str] = {}
-        for line in text.splitlines():
-            row = json.loads(line)
-            for key in ("input", "target"):
-                rel = row[f"{key}_file_name"]
-                path = manifest.parent / rel
-                if not path.exists():
-                    problems.append(f"{split}/{rel}: missing")
-                    continue
-                digest = target_cache.get(rel) or sha256_file(path)
-                if key == "target":
-                    target_cache[rel] = digest
-                if digest != row[f"{key}_sha256"]:
-                    problems.append(f"{split}/{rel}: sha256 {digest[:12]}... != manifest {row[f'{key}_sha256'][:12]}...")
-                checked += 1
-    recorded = json.loads((out / "fingerprint.json").read_text())["fingerprint"] if (out / "fingerprint.json").exists() else None
-    if recorded != manifest_hash.hexdigest():
-        problems.append(f"fingerprint.json: recorded {recorded} != recomputed {manifest_hash.hexdigest()}")
-    return {"files_checked": checked, "problems": problems, "fingerprint": manifest_hash.hexdigest()}

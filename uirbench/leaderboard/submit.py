@@ -13,7 +13,7 @@ folder byte-identical:
 * folders: no symlink and no special file anywhere inside; files opened with ``O_NOFOLLOW``;
 * the set of names equals the manifest's (missing and extra names are listed);
 * each file is a PNG (signature) that decodes (``uirbench.io.decode_image``) to the pair's size;
-* the dataset passes ``uirbench.generate.verify``: every file hash and the fingerprint recomputed
+* the dataset passes ``uirbench.verify.verify``: every file hash and the fingerprint recomputed
   from the manifests match what is recorded.
 
 The images are then scored by ``uirbench.evaluate.score_restored``, the code path of ``evaluate``,
@@ -225,7 +225,7 @@ def _entry_path(config: SubmitConfig) -> Path:
 
 def _verified_rows(config: SubmitConfig) -> list[dict[str, Any]]:
     from uirbench.evaluate import load_split
-    from uirbench.generate import verify
+    from uirbench.verify import verify
 
     rows = load_split(Path(config.data), config.split)
     result = verify(config.data)
