@@ -70,7 +70,9 @@ def main() -> None:
         import imagecorruptions
     except Exception as exc:  # the PyPI release fails on current setuptools (no pkg_resources)
         imagecorruptions, ic_error = None, f"{type(exc).__name__}: {exc}"
-    print(f"512x512 RGB, one thread, median of {args.repeats}; ratio = anchor ms / uirbench ms (>1: uirbench faster)\n")
+    print(f"512x512 RGB, one thread, median of {args.repeats}; ratio = anchor ms / uirbench ms (>1: uirbench faster); "
+          f"numpy {np.__version__}, opencv {cv2.__version__}, albumentations {A.__version__ if A else 'n/a'}; "
+          f"1-min load {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (shared: rerun if it exceeds the CPU count)\n")
     print("| degradation | uirbench ms | target ms | albumentations ms | ratio | imagecorruptions ms | ratio |")
     print("|---|---|---|---|---|---|---|")
     for label, name, severity, target, album, ic_name in ROWS:

@@ -29,6 +29,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import argparse
 import hashlib
+import resource
 import shutil
 import tempfile
 import time
@@ -66,13 +67,19 @@ def _init_floor_worker() -> None:
     cv2.setNumThreads(1)
 
 
-def run_floor(source: str, limit: int, workers: int, out: Path) -> tuple[float, int]:
-    """Seconds and pairs of the I/O floor over the images generate would process."""
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its finished (joined) worker processes."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_floor(source: str, limit: int, workers: int, out: Path) -> dict[str, float]:
+    """Wall and CPU seconds and pairs of the I/O floor over the images generate would process."""
     from uirbench.generate import plan
     from uirbench.sources import resolve
     from uirbench.suites import get_suite
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     tasks = plan(get_suite(SUITE), resolve(source), None, limit, (0, 1))
     jobs = [(t.item, t.split, tuple(p.pair_id for p in t.pairs), str(out)) for t in tasks]
     if workers == 1:
@@ -81,16 +88,16 @@ def run_floor(source: str, limit: int, workers: int, out: Path) -> tuple[float, 
     else:
         with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=_init_floor_worker) as pool:
             pairs = sum(pool.map(floor_image, jobs))
-    return time.perf_counter() - start, pairs
+    return {"seconds": time.perf_counter() - start, "cpu": cpu_seconds() - cpu, "pairs": pairs}
 
 
-def run_generate(source: str, limit: int, workers: int, out: Path) -> tuple[float, int, float]:
-    """Seconds and pairs of one full generate() call, and the seconds a second finalize() takes."""
+def run_generate(source: str, limit: int, workers: int, out: Path) -> dict[str, float]:
+    """Wall and CPU seconds and pairs of one full generate() call, and the seconds a second finalize() takes."""
     from uirbench.generate import GenerateConfig, finalize, generate, read_journals
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), cpu_seconds()
     summary = generate(GenerateConfig(source=source, suite=SUITE, out=str(out), workers=workers, limit=limit))
-    seconds = time.perf_counter() - start
+    result = {"seconds": time.perf_counter() - start, "cpu": cpu_seconds() - cpu, "pairs": summary["pairs_written"]}
     if not summary["complete"]:
         raise RuntimeError(f"generate on {source} did not complete: {summary}")
     planned: dict[str, list[str]] = {}
@@ -98,27 +105,27 @@ def run_generate(source: str, limit: int, workers: int, out: Path) -> tuple[floa
         planned.setdefault(row["split"], []).append(row["input_file_name"])
     start = time.perf_counter()
     finalize(out, planned)
-    return seconds, summary["pairs_written"], time.perf_counter() - start
+    return {**result, "finalize": time.perf_counter() - start}
 
 
-def best_of(repeats: int, fn, *args) -> tuple[tuple, float]:
-    """Run ``fn(*args, out)`` ``repeats`` times in fresh temp dirs; the result with the least seconds and the load."""
+def best_of(repeats: int, fn, *args) -> dict[str, float]:
+    """Run ``fn(*args, out)`` ``repeats`` times in fresh temp dirs; the fastest result, with the 1-min load before it."""
     best = None
     for _ in range(repeats):
         load = os.getloadavg()[0]
         tmp = Path(tempfile.mkdtemp(prefix="uirbench-bench-"))
         try:
-            result = fn(*args, tmp / "out")
+            result = {**fn(*args, tmp / "out"), "load": load}
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-        if best is None or result[0] < best[0][0]:
-            best = (result, load)
+        if best is None or result["seconds"] < best["seconds"]:
+            best = result
     return best
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--limit", type=int, default=8, help="clean images per source (default 8; about 1 min per run)")
+    parser.add_argument("--limit", type=int, default=6, help="clean images per source (default 6: about 2 min in all)")
     parser.add_argument("--repeats", type=int, default=1, help="runs per measurement; the fastest is kept (default 1)")
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts (default 1 2)")
     args = parser.parse_args()
@@ -129,20 +136,25 @@ def main() -> None:
         print(f"{CBSD68} not found: CBSD68 rows skipped")
     print(f"suite {SUITE}, first {args.limit} images per source, best of {args.repeats}, {os.cpu_count()} CPUs, "
           f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}\n")
-    print("| source | workers | pairs | end-to-end s | pairs/s | finalize s | floor s | floor pairs/s | e2e/floor | load 1-min |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| source | workers | pairs | end-to-end s | pairs/s | CPU ms/pair | cores used | finalize s | floor s | floor pairs/s "
+          "| floor CPU ms/pair | e2e/floor | load 1-min e2e/floor |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     rates: dict[tuple[str, str, int], float] = {}
     for source in sources:
         name = "builtin" if source == "builtin" else Path(source).name
         for workers in args.workers:
-            (e2e_s, pairs, finalize_s), load_e = best_of(args.repeats, run_generate, source, args.limit, workers)
-            (floor_s, floor_pairs), load_f = best_of(args.repeats, run_floor, source, args.limit, workers)
-            assert floor_pairs == pairs, f"floor wrote {floor_pairs} pairs, generate {pairs}"
-            rates[(name, "e2e", workers)], rates[(name, "floor", workers)] = pairs / e2e_s, pairs / floor_s
-            ratio = floor_s / e2e_s
+            e2e = best_of(args.repeats, run_generate, source, args.limit, workers)
+            floor = best_of(args.repeats, run_floor, source, args.limit, workers)
+            pairs = e2e["pairs"]
+            if floor["pairs"] != pairs:
+                raise RuntimeError(f"the floor wrote {floor['pairs']} pairs, generate {pairs}")
+            rates[(name, "e2e", workers)], rates[(name, "floor", workers)] = pairs / e2e["seconds"], pairs / floor["seconds"]
+            ratio = floor["seconds"] / e2e["seconds"]
             verdict = "ok" if ratio >= TARGET_FLOOR_RATIO else "MISSED"
-            print(f"| {name} | {workers} | {pairs} | {e2e_s:.2f} | {pairs / e2e_s:.1f} | {finalize_s:.2f} | {floor_s:.2f} | "
-                  f"{pairs / floor_s:.1f} | {ratio:.2f} {verdict} | {load_e:.2f} / {load_f:.2f} |", flush=True)
+            print(f"| {name} | {workers} | {pairs} | {e2e['seconds']:.2f} | {pairs / e2e['seconds']:.1f} | "
+                  f"{1e3 * e2e['cpu'] / pairs:.1f} | {e2e['cpu'] / e2e['seconds']:.2f} | {e2e['finalize']:.2f} | "
+                  f"{floor['seconds']:.2f} | {pairs / floor['seconds']:.1f} | {1e3 * floor['cpu'] / pairs:.1f} | "
+                  f"{ratio:.2f} {verdict} | {e2e['load']:.2f} / {floor['load']:.2f} |", flush=True)
     if len(args.workers) > 1:
         lo, hi = min(args.workers), max(args.workers)
         print(f"\n| source | kind | {hi} workers / {lo} worker (target >= {TARGET_SCALING} for end-to-end) |")
@@ -154,7 +166,9 @@ def main() -> None:
                 verdict = "" if kind == "floor" else (" ok" if scaling >= TARGET_SCALING else " MISSED")
                 print(f"| {name} | {kind} | {scaling:.2f}{verdict} |")
     print(f"\ntargets: end-to-end >= {TARGET_FLOOR_RATIO} x floor at the same worker count; {max(args.workers)} workers >= "
-          f"{TARGET_SCALING} x 1 worker. Floor PNGs hold the clean image (degraded content encodes at a different speed).")
+          f"{TARGET_SCALING} x 1 worker. Floor PNGs hold the clean image (degraded content encodes at a different speed).\n"
+          "CPU ms/pair: user+system CPU of this process and its workers (the finalize re-run excluded) per pair; "
+          "cores used = CPU s / wall s: below the worker count when the machine's cores are busy with other work.")
 
 
 if __name__ == "__main__":

@@ -137,7 +137,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
     config = GenerateConfig(source=args.source, suite=args.suite, out=args.out, seed=args.seed, workers=args.workers,
                             shard=args.shard, limit=args.limit, splits=tuple(args.splits) if args.splits else None,
-                            skip_bad=args.skip_bad, depth_dir=args.depth_dir, format=args.format, command=" ".join(["uirbench", *sys.argv[1:]]))
+                            skip_bad=args.skip_bad, depth_dir=args.depth_dir, format=args.format,
+                            command=" ".join(["uirbench", *sys.argv[1:]]))
     try:
         summary = generate(config)
     except ValueError as exc:

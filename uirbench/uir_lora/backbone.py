@@ -346,9 +346,9 @@ def latent_diffusion_loss(model: OneStepRestorer, clean: torch.Tensor, generator
     abar = model._alphas_cumprod.to(generator.device, torch.float32)
     t = torch.randint(0, len(abar), (z.shape[0],), generator=generator, device=generator.device)
     noise = torch.randn(z.shape, generator=generator, device=generator.device)
-    a = abar[t].view(-1, 1, 1, 1)
-    z_t = a.sqrt() * z + (1 - a).sqrt() * noise.to(z.device)
-    return F.mse_loss(model.predict_noise(z_t, t.to(z.device)).float(), noise.to(z.device))
+    a, noise, t = abar[t].view(-1, 1, 1, 1).to(z.device), noise.to(z.device), t.to(z.device)  # generator may be on the CPU
+    z_t = a.sqrt() * z + (1 - a).sqrt() * noise
+    return F.mse_loss(model.predict_noise(z_t, t).float(), noise)
 
 
 def calibrate_scaling_factor(model: OneStepRestorer, clean: torch.Tensor) -> float:

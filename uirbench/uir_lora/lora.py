@@ -325,6 +325,20 @@ def _remove(model: OneStepRestorer, name: str) -> None:
             layer.delete_adapter(name)
 
 
+def without_adapters(model: OneStepRestorer) -> OneStepRestorer:
+    """A copy of ``model`` with every adapted layer replaced by its frozen base layer (for ``save_backbone``)."""
+    import copy
+
+    base = copy.deepcopy(model)
+    for path, layer in list(_mixed_layers(base)):
+        parent, _, attr = path.rpartition(".")
+        setattr(base.get_submodule(parent), attr, layer.base_layer)
+    for part in (base.unet, base.vae):
+        part.__dict__.pop("peft_config", None)  # left by peft's inject_adapter_in_model
+    base.adapter_configs = {}
+    return base
+
+
 def save_adapter(model: OneStepRestorer, name: str, path: str | Path) -> Path:
     """Write adapter ``name`` to ``path`` (.safetensors, float32) and its AdapterConfig to the .json beside it."""
     from safetensors.torch import save_file
