@@ -58,6 +58,9 @@ def main() -> None:
 
     from uirbench.degradations import create
     from uirbench.io import read_image
+    from uirbench.runtime import keep_freed_memory
+
+    keep_freed_memory()  # the process setting of the `uirbench` command line and of generate's workers
 
     image = read_image(args.image)[:512, :512] if args.image else skimage.data.astronaut()
     image = np.ascontiguousarray(image)
@@ -72,7 +75,8 @@ def main() -> None:
         imagecorruptions, ic_error = None, f"{type(exc).__name__}: {exc}"
     print(f"512x512 RGB, one thread, median of {args.repeats}; ratio = anchor ms / uirbench ms (>1: uirbench faster); "
           f"numpy {np.__version__}, opencv {cv2.__version__}, albumentations {A.__version__ if A else 'n/a'}; "
-          f"1-min load {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (shared: rerun if it exceeds the CPU count)\n")
+          f"1-min load {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (shared: rerun if it exceeds the CPU count); "
+          "glibc malloc keeps freed memory, as in the uirbench command line\n")
     print("| degradation | uirbench ms | target ms | albumentations ms | ratio | imagecorruptions ms | ratio |")
     print("|---|---|---|---|---|---|---|")
     for label, name, severity, target, album, ic_name in ROWS:

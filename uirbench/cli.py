@@ -192,7 +192,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     config = TrainConfig(model=args.model, preset=args.preset, data=args.data, out=args.out, steps=args.steps,
                          batch_size=args.batch_size, patch=args.patch, lr=args.lr, mix=args.mix, resume=args.resume, seed=args.seed,
                          save_every=args.save_every, val_every=args.val_every, amp=args.amp, device=args.device,
-                         stage=args.stage, degradation=args.degradation, command=" ".join(["uirbench", *sys.argv[1:]]))
+                         stage=args.stage, degradation=args.degradation, backbone=args.backbone,
+                         command=" ".join(["uirbench", *sys.argv[1:]]))
     try:
         summary = train(config)
     except (ValueError, FileNotFoundError) as exc:
@@ -302,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cpu (default) or cuda")
     p.add_argument("--stage", help="uir-lora only: backbone, lora, router or all (default all)")
     p.add_argument("--degradation", help="uir-lora --stage lora only: train the adapter of this degradation family")
+    p.add_argument("--backbone", help="uir-lora only: backbone hub id or folder for --preset paper (default stabilityai/sd-turbo; "
+                                      "offline: `huggingface-cli download stabilityai/sd-turbo --local-dir DIR` elsewhere, then DIR)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("verify", help="recompute every hash of a generated dataset and report mismatches")

@@ -129,7 +129,10 @@ def _init_worker(out: str, suite_name: str, seed: int) -> None:
 
     from uirbench.runtime import keep_freed_memory
 
+    import torch
+
     cv2.setNumThreads(1)
+    torch.set_num_threads(1)  # one core per worker: otherwise torch's own threads oversubscribe (5.7x slower at 2 workers)
     keep_freed_memory()
     _WORKER.update(out=Path(out), suite=get_suite(suite_name), seed=seed)
 

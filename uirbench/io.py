@@ -189,10 +189,15 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 def encode_png(image: np.ndarray) -> bytes:
-    """Lossless PNG bytes of an HxWx3 uint8 RGB array (deterministic: fixed zlib level)."""
+    """Lossless PNG bytes of an HxWx3 uint8 RGB array (deterministic: fixed zlib settings).
+
+    zlib level 1 with the RLE strategy: measured 9.6 -> 5.9 ms per image against level 3, with
+    files 3% smaller for degraded images and 3.5% larger for clean ones.
+    """
     import cv2
 
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(check_rgb(image)[:, :, ::-1]), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(check_rgb(image)[:, :, ::-1]), params)
     if not ok:
         raise ImageError("PNG encoding failed")
     return buf.tobytes()

@@ -332,6 +332,7 @@ class TrainConfig:
     command: str = ""
     stage: str | None = None
     degradation: str | None = None
+    backbone: str | None = None
 
 
 VAL_PAIRS = 16
@@ -399,8 +400,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         from uirbench.uir_lora.train import train_uir_lora
 
         return train_uir_lora(config)
-    if config.stage or config.degradation:
-        raise ValueError("--stage/--degradation apply to --model uir-lora only")
+    if config.stage or config.degradation or config.backbone:
+        raise ValueError("--stage, --degradation and --backbone apply to --model uir-lora only")
     recipe = get_recipe(config.model, config.preset).with_overrides(steps=config.steps, batch_size=config.batch_size,
                                                                     patch=config.patch, lr=config.lr)
     model = cls(preset_config(config.model, config.preset), generator=torch.Generator().manual_seed(config.seed))
