@@ -126,10 +126,9 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(out: str, suite_name: str, seed: int) -> None:
     import cv2
+    import torch
 
     from uirbench.runtime import keep_freed_memory
-
-    import torch
 
     cv2.setNumThreads(1)
     torch.set_num_threads(1)  # one core per worker: otherwise torch's own threads oversubscribe (5.7x slower at 2 workers)
