@@ -137,8 +137,10 @@ class OneStepRestorer(nn.Module):
     def size_multiple(self) -> int:
         return 2 ** (len(self.vae.config.block_out_channels) - 1) * 2 ** (len(self.unet.config.block_out_channels) - 1)
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
-        """Image in [0, 1] -> (scaled latent z = mode * c, encoder down-block inputs for the skips)."""
+    def posterior(self, x: torch.Tensor) -> tuple[Any, list[torch.Tensor]]:
+        """Image in [0, 1] -> (the VAE posterior q(z|x) of unscaled latents, encoder down-block inputs for the skips)."""
+        from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+
         enc = self.vae.encoder
         h = enc.conv_in((2 * x - 1).to(_base_dtype(enc.conv_in)))
         feats = []
@@ -148,8 +150,12 @@ class OneStepRestorer(nn.Module):
         h = enc.conv_out(enc.conv_act(enc.conv_norm_out(enc.mid_block(h))))
         if self.vae.quant_conv is not None:
             h = self.vae.quant_conv(h)
-        mean = h.chunk(2, dim=1)[0]  # the posterior's mode; the other half is its log-variance
-        return mean * self.vae.config.scaling_factor, feats
+        return DiagonalGaussianDistribution(h), feats  # h = (mean | log-variance) along channels
+
+    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Image in [0, 1] -> (scaled latent z = mode * c, encoder down-block inputs for the skips)."""
+        posterior, feats = self.posterior(x)
+        return posterior.mode() * self.vae.config.scaling_factor, feats
 
     def decode(self, z0: torch.Tensor, feats: list[torch.Tensor]) -> torch.Tensor:
         """Scaled latent -> image in ~[-1, 1]; skip j adds the encoder feature of matching resolution."""
@@ -290,8 +296,8 @@ def _load_pretrained(source: str) -> OneStepRestorer:
         raise BackboneError(
             f"cannot load backbone {source!r} {where}: {exc}\nProvide the weights: on a machine with internet run "
             f"`huggingface-cli download {DEFAULT_SOURCE} --local-dir DIR`, copy DIR here and pass `--backbone DIR` "
-            "(a folder with vae/, unet/, text_encoder/ and tokenizer/ subfolders); use `--backbone tiny` for a random "
-            "test-sized backbone") from exc
+            "(a folder with vae/, unet/, text_encoder/ and tokenizer/ subfolders), or pre-train a small backbone offline: "
+            "`uirbench train --model uir-lora --preset tiny`") from exc
     config = BackboneConfig(vae={}, unet={}, prompt_length=tokenizer.model_max_length)
     ids = tokenizer(config.prompt, padding="max_length", max_length=config.prompt_length, truncation=True,
                     return_tensors="pt").input_ids
@@ -320,19 +326,24 @@ def load_backbone(source: str = DEFAULT_SOURCE, *, device: str | torch.device = 
 
 
 def vae_reconstruction_loss(model: OneStepRestorer, clean: torch.Tensor, generator: torch.Generator,
-                            kl_weight: float = 1e-6) -> torch.Tensor:
-    """VAE pre-training objective (LDM, Rombach et al. 2022): L1 + kl_weight * KL, no skips.
+                            kl_weight: float = 1e-6, skips: bool = False) -> torch.Tensor:
+    """VAE pre-training objective (LDM, Rombach et al. 2022): L1 + kl_weight * KL (+ L1 through the skips).
 
     A posterior sample (drawn from ``generator``) is decoded; L1 is the mean absolute error in [0, 1]
     units; KL(q(z|x) || N(0, I)) is summed over latent elements and divided by the image's 3HW
     values, i.e. LDM's per-image sums with the same 1e-6 weight, both divided by 3HW.
+    ``skips``: also decode the same sample with the skip convs (``decode``) and add that L1, so the
+    shared skips learn to carry the detail a small latent cannot (train them with the VAE).
     """
-    posterior = model.vae.encode(2 * clean - 1).latent_dist
+    posterior, feats = model.posterior(clean)
     eps = torch.randn(posterior.mean.shape, generator=generator, device=generator.device).to(posterior.mean)
     z = posterior.mean + posterior.std * eps
     recon = (model.vae.decode(z).sample.float() + 1) / 2
     kl = posterior.kl().float().mean() / clean[0].numel()
-    return F.l1_loss(recon, clean) + kl_weight * kl
+    loss = F.l1_loss(recon, clean) + kl_weight * kl
+    if skips:
+        loss = loss + F.l1_loss((model.decode(z * model.vae.config.scaling_factor, feats).float() + 1) / 2, clean)
+    return loss
 
 
 def latent_diffusion_loss(model: OneStepRestorer, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:

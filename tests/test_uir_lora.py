@@ -1,0 +1,307 @@
+"""UIR-LoRA as a model: router, composition in the Restorer, training stages through the CLI, checkpoints, evaluate.
+
+Tiny configs only. The trained checkpoint used here is made by the project's own `uirbench train` with a
+few steps; the shipped checkpoint is checked for what it promises (loads, restores, fits in 10 MB).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import string
+
+import pandas as pd
+import pytest
+import torch
+
+from uirbench.cli import main
+from uirbench.degradations import families
+from uirbench.registry import MODELS
+from uirbench.restorer import restore
+from uirbench.uir_lora import lora
+from uirbench.uir_lora.backbone import load_backbone
+from uirbench.uir_lora.model import UIRLoRA, UIRLoRAConfig, shipped_checkpoint
+from uirbench.uir_lora.router import ClipRouter, LearnedRouter, RouterConfig, label_targets, oracle_weights, route
+from uirbench.uir_lora.train import adapter_loss
+
+FAMILIES = ("blur", "haze", "noise")
+
+
+def gen(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+@pytest.fixture(scope="module")
+def composed():
+    """Tiny backbone + three adapters with non-zero weights + an untrained learned router."""
+    backbone = load_backbone("tiny", generator=gen(0)).eval()
+    for i, name in enumerate(FAMILIES):
+        lora.add_adapter(backbone, name, gen(10 + i))
+        with torch.no_grad():
+            for p in lora.adapter_state(backbone, name).values():
+                p.copy_(torch.randn(p.shape, generator=gen(20 + i)) * 0.05)
+    router = LearnedRouter(FAMILIES, RouterConfig(), gen(3)).eval()
+    return UIRLoRA(backbone, FAMILIES, router, UIRLoRAConfig(top_k=2)).eval()
+
+
+# ---- router ----------------------------------------------------------------------------------------------------
+
+def test_route_is_softmax_over_the_top_k():
+    sim = torch.tensor([[0.9, 0.1, 0.5], [-0.2, 0.3, 0.2]])
+    w = route(sim, 2, 0.1)
+    hi = 1 / (1 + math.exp(-4.0))  # softmax([9, 5]) by hand
+    assert w[0].tolist() == pytest.approx([hi, 0.0, 1 - hi], abs=1e-6)
+    assert w[1].tolist() == pytest.approx([0.0, 1 / (1 + math.exp(-1.0)), 1 - 1 / (1 + math.exp(-1.0))], abs=1e-6)
+    assert route(sim, 1, 0.1).tolist() == [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]
+    with pytest.raises(ValueError, match="top_k"):
+        route(sim, 4, 0.1)
+
+
+def test_oracle_weights_are_uniform_over_true_families():
+    names = ("blur", "jpeg", "noise", "rain")
+    w = oracle_weights(["blur+noise+jpeg", "rain", "awgn"], names, 3)
+    assert torch.allclose(w, torch.tensor([[1 / 3, 1 / 3, 1 / 3, 0], [0, 0, 0, 1], [0, 0, 1, 0]]))
+    assert oracle_weights(["blur+noise+jpeg"], names, 2).tolist() == [[0.5, 0.5, 0.0, 0.0]]  # first K in sorted order
+    with pytest.raises(ValueError, match="haze"):
+        oracle_weights(["haze"], names, 1)
+    with pytest.raises(ValueError, match="degradation_hint"):
+        oracle_weights(None, names, 1)
+
+
+def _toy_batch(n: int, seed: int) -> tuple[torch.Tensor, list[list[str]]]:
+    """Each family brightens one colour channel of a grey noise image; an image has one or two families."""
+    g = gen(seed)
+    x = 0.3 + 0.05 * torch.rand(n, 3, 24, 24, generator=g)
+    labels = []
+    for i in range(n):
+        count = 1 + int(torch.randint(2, (1,), generator=g))
+        chosen = sorted(torch.randperm(3, generator=g)[:count].tolist())
+        for c in chosen:
+            x[i, c] += 0.5
+        labels.append([FAMILIES[c] for c in chosen])
+    return x, labels
+
+
+def test_learned_router_top_k_finds_the_true_labels_after_a_few_steps():
+    router = LearnedRouter(FAMILIES, RouterConfig(width=8, levels=2, embed_dim=16), gen(1))
+    opt = torch.optim.Adam(router.parameters(), lr=1e-2)
+    x_test, y_test = _toy_batch(32, 999)
+    with torch.no_grad():
+        first = float(router.loss(x_test, label_targets(y_test, FAMILIES)))
+    for step in range(60):
+        x, labels = _toy_batch(16, step)
+        loss = router.loss(x, label_targets(labels, FAMILIES))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    with torch.no_grad():
+        sim = router.similarity(x_test)
+        assert float(router.loss(x_test, label_targets(y_test, FAMILIES))) < first / 4
+    for row, labels in zip(sim, y_test):
+        assert {FAMILIES[i] for i in row.topk(len(labels)).indices.tolist()} == set(labels)
+
+
+def test_clip_router_loads_local_weights_and_fails_clearly_offline(tmp_path, monkeypatch):
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
+
+    chars = [*string.ascii_lowercase, ",", "."]
+    vocab = {t: i for i, t in enumerate([*chars, *(c + "</w>" for c in chars), "<|startoftext|>", "<|endoftext|>"])}
+    (tmp_path / "vocab.json").write_text(json.dumps(vocab))
+    (tmp_path / "merges.txt").write_text("#version: 0.2\n")
+    tokenizer = CLIPTokenizer(vocab_file=str(tmp_path / "vocab.json"), merges_file=str(tmp_path / "merges.txt"), model_max_length=48)
+    images = CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32})
+    CLIPProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(tmp_path / "clip")
+    config = CLIPConfig(text_config=dict(vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                                         num_attention_heads=2, max_position_embeddings=48, bos_token_id=len(vocab) - 2,
+                                         eos_token_id=len(vocab) - 1, pad_token_id=len(vocab) - 1),
+                        vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+                                           image_size=32, patch_size=8), projection_dim=8)
+    with torch.device("meta"):
+        model = CLIPModel(config)
+    model.to_empty(device="cpu")
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=gen(4)) * 0.1)
+    model.save_pretrained(tmp_path / "clip")
+
+    router = ClipRouter(FAMILIES, str(tmp_path / "clip"))
+    x = torch.rand(2, 3, 40, 56, generator=gen(5))
+    sim = router.similarity(x)
+    assert sim.shape == (2, 3) and bool((sim.abs() <= 1 + 1e-5).all())
+    assert router.temperature == pytest.approx(1 / math.exp(float(router.model.logit_scale)))
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ValueError, match="huggingface-cli download"):
+        ClipRouter(FAMILIES, "openai/clip-vit-base-patch32")
+
+
+# ---- the composed model ----------------------------------------------------------------------------------------
+
+def test_model_keeps_shape_and_range_and_records_routing(composed):
+    x = torch.rand(3, 3, 40, 52, generator=gen(6))  # not a multiple of 8: restore pads
+    out = restore(composed, x)
+    assert out.shape == x.shape and float(out.min()) >= 0 and float(out.max()) <= 1
+    assert len(composed.last_routing) == 3
+    for record in composed.last_routing:
+        json.dumps(record)
+        assert len(record["weights"]) == 2 and sum(record["weights"].values()) == pytest.approx(1, abs=1e-3)
+        top2 = sorted(record["similarity"], key=record["similarity"].get)[-2:]
+        assert set(record["weights"]) == set(top2)
+
+
+def test_top1_output_is_that_adapter_alone(composed):
+    x = torch.rand(2, 3, 32, 32, generator=gen(7))
+    model = UIRLoRA(composed.backbone, FAMILIES, composed.router, UIRLoRAConfig(top_k=1))
+    with torch.no_grad():
+        out = model(x)
+        for i, record in enumerate(model.last_routing):
+            (name,) = record["weights"]
+            with lora.mixture(composed.backbone, [name], torch.ones(1, 1)):
+                ref = composed.backbone(x[i:i + 1])
+            assert torch.allclose(out[i:i + 1], ref, atol=1e-5)
+
+
+def test_oracle_model_uses_the_hint(composed):
+    model = UIRLoRA(composed.backbone, FAMILIES, None, UIRLoRAConfig(top_k=2, router="oracle"))
+    assert model.uses_hint and not composed.uses_hint
+    x = torch.rand(2, 3, 32, 32, generator=gen(8))
+    with torch.no_grad():
+        out = model(x, degradation_hint=["haze", "blur+noise"])
+        with lora.mixture(composed.backbone, ["blur", "noise"], torch.tensor([[0.5, 0.5]])):
+            ref = composed.backbone(x[1:])
+    assert torch.allclose(out[1:], ref, atol=1e-5)
+    assert model.last_routing[0]["weights"] == {"haze": 1.0}
+
+
+def test_model_refuses_bad_settings(composed):
+    with pytest.raises(ValueError, match="top-k"):
+        UIRLoRA(composed.backbone, FAMILIES, composed.router, UIRLoRAConfig(top_k=4))
+    with pytest.raises(ValueError, match="router"):
+        UIRLoRAConfig(router="nearest")
+    small = LearnedRouter(("blur", "noise"), RouterConfig(), gen(1))
+    with pytest.raises(ValueError, match="haze"):
+        UIRLoRA(composed.backbone, FAMILIES, small, UIRLoRAConfig())
+
+
+def test_checkpoint_round_trip(composed, tmp_path):
+    composed.save_checkpoint(tmp_path / "ckpt", step=3, command="test")
+    loaded = UIRLoRA.from_checkpoint(tmp_path / "ckpt")
+    x = torch.rand(2, 3, 32, 40, generator=gen(9))
+    with torch.no_grad():
+        assert torch.equal(loaded(x), composed(x))
+    assert loaded.last_routing == composed.last_routing
+    assert UIRLoRA.from_checkpoint(tmp_path / "ckpt", top_k=1, router="oracle").uses_hint
+    meta = json.loads((tmp_path / "ckpt" / "model.json").read_text())
+    assert meta["model"] == "uir-lora" and meta["adapters"] == list(FAMILIES) and meta["step"] == 3
+    assert MODELS.meta("uir-lora")["kind"] == "reference"
+
+
+def test_adapter_loss_reaches_only_the_adapter(composed):
+    backbone = composed.backbone
+    params = lora.mark_trainable(backbone, "noise")
+    x, y = torch.rand(2, 3, 32, 32, generator=gen(10)), torch.rand(2, 3, 32, 32, generator=gen(11))
+    adapter_loss(backbone, x, y, "noise").backward()
+    with_grad = {id(p) for p in backbone.parameters() if p.grad is not None}
+    assert with_grad == {id(p) for p in params}
+    assert all(float(p.grad.abs().sum()) > 0 for p in params)
+    for p in backbone.parameters():
+        p.requires_grad_(False)
+        p.grad = None
+
+
+# ---- training stages through the CLI, evaluate ------------------------------------------------------------------
+
+def _train(*args: str) -> None:
+    assert main(["train", "--model", "uir-lora", "--save-every", "1", *args]) == 0
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_dataset, tmp_path_factory):
+    """`--stage backbone` then the blur adapter, 2 steps each, on the real tiny dataset."""
+    out = tmp_path_factory.mktemp("uir") / "run"
+    _train("--data", str(tiny_dataset), "--out", str(out), "--stage", "backbone", "--steps", "2")
+    _train("--data", str(tiny_dataset), "--out", str(out), "--stage", "lora", "--degradation", "blur", "--steps", "2")
+    return out
+
+
+def test_backbone_stage_trains_vae_and_skips_then_the_unet(trained):
+    from dataclasses import replace
+
+    from uirbench.uir_lora.backbone import build_backbone, tiny_backbone_config
+    from uirbench.uir_lora.train import PRESETS
+
+    fresh = build_backbone(replace(tiny_backbone_config(), timestep=PRESETS["tiny"].timestep), gen(0))  # the stage's seed-0 init
+    after_vae = load_backbone(str(trained / "stages" / "backbone-vae"))
+    final = load_backbone(str(trained / "backbone"))
+
+    def same(a, b, part: str) -> bool:
+        return all(torch.equal(x, y) for x, y in zip(getattr(a, part).state_dict().values(), getattr(b, part).state_dict().values()))
+
+    assert same(fresh, after_vae, "unet") and not same(fresh, after_vae, "vae") and not same(fresh, after_vae, "skips")
+    assert same(after_vae, final, "vae") and same(after_vae, final, "skips") and not same(after_vae, final, "unet")
+    assert final.config.timestep == 500 and final.vae.config.scaling_factor != 1.0  # calibrated before the UNet phase
+
+
+def test_lora_stage_adds_one_adapter_and_leaves_the_rest(trained, tiny_dataset):
+    out = trained
+    before = {p: p.read_bytes() for p in [*(out / "backbone").rglob("*"), *(out / "adapters").glob("*")] if p.is_file()}
+    _train("--data", str(tiny_dataset), "--out", str(out), "--stage", "lora", "--degradation", "awgn", "--steps", "2")
+    assert (out / "adapters" / "noise.safetensors").is_file()
+    assert all(p.read_bytes() == data for p, data in before.items())  # backbone and the blur adapter untouched
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["adapters"] == ["blur", "noise"] and meta["config"]["router"] == "oracle"
+    # the noise run exists: retraining it needs --resume or deleting its folder
+    assert main(["train", "--model", "uir-lora", "--data", str(tiny_dataset), "--out", str(out), "--stage", "lora",
+                 "--degradation", "noise", "--steps", "2"]) == 2
+
+
+def test_stage_resume_continues_exactly(trained, tiny_dataset, tmp_path):
+    out = tmp_path / "run"
+    args = ("--data", str(tiny_dataset), "--out", str(out), "--stage", "lora", "--degradation", "rain", "--steps", "4")
+    _train(*args, "--save-every", "2", "--backbone", str(trained / "backbone"))  # a ready backbone seeds a new run folder
+    assert (out / "backbone" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes() == \
+        (trained / "backbone" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
+    assert main(["train", "--model", "uir-lora", *args, "--backbone", str(trained / "backbone")]) == 2  # not over an existing one
+    run = out / "stages" / "lora-rain"
+    finished = (run / "adapter.safetensors").read_bytes()
+    shutil.rmtree(run / "state" / "step-0000004")  # as if killed between step 2 and 4
+    (out / "adapters" / "rain.safetensors").unlink()
+    _train(*args, "--save-every", "2", "--resume")
+    assert (run / "adapter.safetensors").read_bytes() == finished
+    assert (out / "adapters" / "rain.safetensors").read_bytes() == finished
+    _train(*args, "--resume")  # finished: skipped, nothing rewritten
+    assert (run / "adapter.safetensors").read_bytes() == finished
+
+
+def test_router_stage_and_evaluate_record_routing(trained, tiny_dataset, tmp_path):
+    from uirbench.evaluate import EvaluateConfig, evaluate
+
+    _train("--data", str(tiny_dataset), "--out", str(trained), "--stage", "router", "--steps", "2")
+    assert json.loads((trained / "model.json").read_text())["config"]["router"] == "learned"
+    result = evaluate(EvaluateConfig(model="uir-lora", checkpoint=str(trained), data=str(tiny_dataset), top_k=1,
+                                     out=str(tmp_path / "k1")))
+    rows = pd.read_parquet(tmp_path / "k1" / "per_image.parquet")
+    assert result["summary"]["dataset"]["pairs"] == len(rows)
+    for text in rows["routing"]:
+        record = json.loads(text)
+        assert record["router"] == "learned" and list(record["weights"].values()) == [1.0]
+
+
+def test_shipped_checkpoint_restores_and_evaluates_with_the_oracle(tiny_dataset, tmp_path):
+    from uirbench.evaluate import EvaluateConfig, evaluate
+    from uirbench.models import build_model
+
+    path = shipped_checkpoint()
+    assert sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) <= 10 * 2**20
+    assert "uirbench train --model uir-lora --preset tiny" in (path / "README.md").read_text()
+    model = build_model("uir-lora")
+    x = torch.rand(1, 3, 48, 60, generator=gen(12))
+    out = restore(model, x)
+    assert out.shape == x.shape and float(out.min()) >= 0 and float(out.max()) <= 1
+    evaluate(EvaluateConfig(model="uir-lora", data=str(tiny_dataset), router="oracle", out=str(tmp_path / "oracle")))
+    rows = pd.read_parquet(tmp_path / "oracle" / "per_image.parquet")
+    for degradation, text in zip(rows["degradation"], rows["routing"]):
+        weights = json.loads(text)["weights"]
+        true = families(degradation)[:2]
+        assert weights == pytest.approx({f: 1 / len(true) for f in true}, abs=1e-4)

@@ -1,0 +1,439 @@
+"""UIR-LoRA training stages on the shared engine (``uirbench.train.run``): backbone, lora, router, all.
+
+``uirbench train --model uir-lora --stage STAGE --out D`` (default stage ``all`` = backbone, then every
+family's adapter, then the router). Every stage is its own engine run under ``D/stages/`` with its
+own state, logs and ``--resume``; a finished stage is copied into the checkpoint layout at ``D`` and
+``D/model.json`` is rewritten, so ``evaluate --checkpoint D`` works after any stage::
+
+    D/stages/backbone-vae/        VAE reconstruction (LDM autoencoder objective) on clean targets
+    D/stages/backbone-diffusion/  latent DDPM objective on clean targets (UNet), after calibrating the latent scale
+    D/stages/lora-<family>/       one adapter, trained only on pairs whose labels are exactly [family]
+    D/stages/router/              the learned router, multi-label BCE on all train pairs
+    D/backbone/ D/adapters/ D/router.safetensors D/model.json     the checkpoint (``model.py``)
+
+``backbone`` exists for small configs only (``tiny``: no pretrained weights are reachable offline);
+the ``paper`` preset adapts SD-turbo: ``--backbone HUB_ID_OR_DIR`` (e.g. a folder from ``huggingface-cli
+download stabilityai/sd-turbo --local-dir DIR``), else a downloaded copy at ``D/backbone``, else the hub.
+The first lora run writes it to ``D/backbone`` (``save_backbone``); later runs read it from there.
+In the lora stage the backbone is frozen (cast to the AMP dtype on GPU) and only the adapter's LoRA
+weights and its full-rank conv_in / skip-conv deltas train, in float32, on MSE + L1
+(``backbone.restoration_loss``; img2img-turbo's LPIPS, CLIP and GAN terms need pretrained networks that
+are not reachable offline, so both presets leave them out). ``--steps/--batch-size/--patch/--lr``
+override every stage run by the command.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from uirbench.recipes import Recipe
+from uirbench.train import STATE_DIR, EngineConfig, TrainConfig, centre_crop, read_log, run
+from uirbench.uir_lora.lora import AdapterConfig
+from uirbench.uir_lora.model import ROUTER_FILE, UIRLoRAConfig, write_model_json
+from uirbench.uir_lora.router import RouterConfig
+
+STAGES = ("backbone", "lora", "router", "all")
+VAL_PAIRS = 4
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Everything a preset fixes: backbone source ("tiny" = pre-trained by stage backbone), adapter and router
+    shapes, default top-K, one recipe per run (vae, diffusion, lora, router), gradient checkpointing, val crop.
+
+    ``timestep`` (pre-trained backbones only): the one-step restorer's t. SD-turbo is distilled for one step
+    from t = 999; a small DDPM-trained UNet is not, and at t = 999 its x0 estimate multiplies eps errors by
+    sqrt((1 - abar)/abar) = 14.6. At t = 500 that factor is 1.6 (abar = 0.276); on the built-in data 400-step
+    adapters gained 1.0-1.5 dB (haze, JPEG val crops) over t = 999, and t = 200 lost on haze.
+    """
+
+    backbone: str
+    top_k: int
+    recipes: dict[str, Recipe] = field(hash=False)
+    timestep: int = 999
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
+    router: RouterConfig = field(default_factory=RouterConfig)
+    gradient_checkpointing: bool = False
+    val_crop: int = 128
+
+
+PRESETS = {
+    "tiny": Preset(backbone="tiny", top_k=2, timestep=500, recipes={
+        "vae": Recipe(steps=600, batch_size=8, patch=64, lr=4e-3, warmup=20, source="LDM autoencoder objective, CPU-sized"),
+        "diffusion": Recipe(steps=400, batch_size=8, patch=64, lr=1e-3, warmup=20, source="DDPM epsilon objective, CPU-sized"),
+        "lora": Recipe(steps=400, batch_size=4, patch=64, lr=2e-3, warmup=20, source="uirbench tiny: one adapter in ~1.5 min on CPU"),
+        "router": Recipe(steps=1500, batch_size=16, patch=64, lr=2e-3, warmup=20, source="uirbench tiny router"),
+    }),
+    "paper": Preset(backbone="stabilityai/sd-turbo", top_k=2, gradient_checkpointing=True, val_crop=512,
+                    router=RouterConfig(width=32), recipes={
+        "lora": Recipe(steps=10_000, batch_size=4, patch=512, lr=5e-6, min_lr=5e-6, warmup=500, weight_decay=1e-2,
+                       source="img2img-turbo (REFERENCE 1): AdamW lr 5e-6 (constant after warm-up), batch 4, 512 px; "
+                              "steps, warm-up and weight decay are our choice"),
+        "router": Recipe(steps=2_000, batch_size=16, patch=256, lr=1e-3, warmup=100, source="uirbench: learned router at 256 px"),
+    }),
+}
+
+
+def _recipe(config: TrainConfig, preset: Preset, key: str) -> Recipe:
+    return preset.recipes[key].with_overrides(steps=config.steps, batch_size=config.batch_size, patch=config.patch, lr=config.lr)
+
+
+def _generator(seed: int, *key: int) -> torch.Generator:
+    """A CPU generator that is a pure function of (seed, key...), e.g. (seed, step, sample offset)."""
+    return torch.Generator().manual_seed(int(np.random.SeedSequence(seed, spawn_key=key).generate_state(1)[0]))
+
+
+class Objective(nn.Module):
+    """A model and its loss as one module (``forward`` = the loss), so the engine and DDP see a plain module."""
+
+    def __init__(self, model: nn.Module, loss_fn: Callable[..., torch.Tensor]) -> None:
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, *args: Any) -> torch.Tensor:
+        return self.loss_fn(self.model, *args)
+
+
+def adapter_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: str) -> torch.Tensor:
+    """The adapter alone at weight 1 (img2img-turbo's setting): restoration loss of model(x) against y.
+
+    The mixture stays set after the call: gradient checkpointing recomputes the forward during
+    ``backward`` and must see the same adapters.
+    """
+    from uirbench.uir_lora.backbone import restoration_loss
+    from uirbench.uir_lora.lora import set_mixture
+
+    set_mixture(model, [name], x.new_ones(x.shape[0], 1, dtype=torch.float32))
+    return restoration_loss(model(x).float(), y)
+
+
+def router_loss(router: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    return router.loss(x, targets)
+
+
+def _val_pairs(data: str, rows_filter: Callable[[dict], bool], crop: int, multiple: int,
+               limit: int = VAL_PAIRS) -> list[tuple[torch.Tensor, torch.Tensor, dict]]:
+    """Up to ``limit`` evenly spaced val pairs passing ``rows_filter``: centre crops (sides a multiple of ``multiple``)."""
+    from uirbench.card import load_manifest
+    from uirbench.io import read_image, to_tensor
+
+    root = Path(data)
+    if not (root / "val" / "metadata.jsonl").exists():
+        return []
+    rows = [r for r in load_manifest(root, "val") if rows_filter(r)]
+    rows = rows[:: max(1, len(rows) // limit)][:limit]
+    pairs = []
+    for row in rows:
+        x, y = (read_image(root / "val" / row[k]) for k in ("input_file_name", "target_file_name"))
+        side = min(crop, *x.shape[:2]) // multiple * multiple
+        pairs.append((to_tensor(centre_crop(x, side)), to_tensor(centre_crop(y, side)), row))
+    return pairs
+
+
+class _Task:
+    """Engine task: batches from ``PairedPatches``, the objective's loss, a small validation, ``save_fn`` to save."""
+
+    find_unused_parameters = False
+
+    def __init__(self, name: str, objective: Objective, data: Any, val: list, save_fn: Callable[[nn.Module, Path], None]) -> None:
+        self.name, self.module, self.data, self.val, self.save_fn = name, objective, data, val, save_fn
+
+    def save(self, module: nn.Module, out: Path, extra: dict[str, Any]) -> None:
+        self.save_fn(module.model, out)
+
+
+class BackboneTask(_Task):
+    """Backbone pre-training on clean targets: phase "vae" (VAE and skip convs: L1 + KL reconstruction through the
+    latent alone and through the skips) or "diffusion" (UNet: DDPM epsilon MSE on the frozen VAE's latents).
+
+    The skips join the VAE phase because a 0.25M-parameter VAE trained on a few images reconstructs unseen
+    ones at ~23 dB through its latent alone (built-in data): adapters starting from near-zero skips stayed
+    below that ceiling; with shared pre-trained skips (30 dB on a val crop) 400-step adapters gained 2-3.5 dB.
+    """
+
+    def __init__(self, phase: str, backbone: nn.Module, data: Any, val: list, seed: int) -> None:
+        from uirbench.uir_lora.backbone import latent_diffusion_loss, save_backbone, vae_reconstruction_loss
+
+        self.phase, self.seed = phase, seed
+        parts = (backbone.vae, backbone.skips) if phase == "vae" else (backbone.unet,)
+        for p in backbone.parameters():
+            p.requires_grad_(False)
+        for part in parts:
+            for p in part.parameters():
+                p.requires_grad_(True)
+        loss_fn = partial(vae_reconstruction_loss, skips=True) if phase == "vae" else latent_diffusion_loss
+        super().__init__(f"uir-lora backbone-{phase}", Objective(backbone, loss_fn), data, val, lambda m, out: save_backbone(m, out))
+
+    def loss(self, module: nn.Module, step: int, offset: int, batch_size: int, device: torch.device) -> torch.Tensor:
+        _, clean, _ = self.data.batch(step, batch_size, offset)
+        return module(clean.to(device), _generator(self.seed, step, offset))
+
+    def validate(self, module: nn.Module, device: torch.device) -> dict[str, float]:
+        from uirbench.metrics import PSNR
+
+        if not self.val:
+            return {}
+        model = module.model
+        if self.phase == "vae":  # reconstruction of clean val crops from the posterior mode, with and without skips
+            psnr, latent = [], []
+            for _, y, _ in self.val:
+                y = y.to(device)
+                z, feats = model.encode(y)
+                psnr.append(float(PSNR()(((model.decode(z, feats).float() + 1) / 2).clamp(0, 1), y)[0]))
+                recon = (model.vae.decode(z / model.vae.config.scaling_factor).sample.float() + 1) / 2
+                latent.append(float(PSNR()(recon.clamp(0, 1), y)[0]))
+            return {"val_psnr": sum(psnr) / len(psnr), "val_psnr_latent": sum(latent) / len(latent)}
+        losses = [float(module(y.to(device), _generator(self.seed, i))) for i, (_, y, _) in enumerate(self.val)]
+        return {"val_loss": sum(losses) / len(losses)}
+
+
+class AdapterTask(_Task):
+    """One adapter on (degraded, clean) patches; validation PSNR of the adapter alone on val crops."""
+
+    def __init__(self, name: str, backbone: nn.Module, data: Any, val: list, run_dir_name: str) -> None:
+        from uirbench.uir_lora.lora import save_adapter
+
+        self.adapter = name
+        super().__init__(f"uir-lora {run_dir_name}", Objective(backbone, partial(adapter_loss, name=name)), data, val,
+                         lambda m, out: save_adapter(m, name, out / "adapter.safetensors"))
+
+    def loss(self, module: nn.Module, step: int, offset: int, batch_size: int, device: torch.device) -> torch.Tensor:
+        x, y, _ = self.data.batch(step, batch_size, offset)
+        return module(x.to(device), y.to(device))
+
+    def validate(self, module: nn.Module, device: torch.device) -> dict[str, float]:
+        from uirbench.metrics import PSNR
+        from uirbench.uir_lora.lora import mixture
+
+        scores = []
+        for x, y, _ in self.val:
+            with mixture(module.model, [self.adapter], torch.ones(1, 1, device=device)):
+                pred = module.model(x.to(device)).float().clamp(0, 1)
+            scores.append(float(PSNR()(pred, y.to(device))[0]))
+        return {"val_psnr": sum(scores) / len(scores)} if scores else {}
+
+
+class RouterTask(_Task):
+    """The learned router on all pairs, multi-label targets; validation: share of val images whose top-|labels|
+    families are exactly their labels."""
+
+    def __init__(self, router: nn.Module, data: Any, val: list) -> None:
+        from uirbench.uir_lora.router import save_router
+
+        super().__init__("uir-lora router", Objective(router, router_loss), data, val,
+                         lambda m, out: save_router(m, out / ROUTER_FILE))
+
+    def loss(self, module: nn.Module, step: int, offset: int, batch_size: int, device: torch.device) -> torch.Tensor:
+        from uirbench.uir_lora.router import label_targets
+
+        x, _, rows = self.data.batch(step, batch_size, offset)
+        return module(x.to(device), label_targets([r["labels"] for r in rows], self.module.model.families).to(device))
+
+    def validate(self, module: nn.Module, device: torch.device) -> dict[str, float]:
+        router = module.model
+        hits = []
+        for x, _, row in self.val:
+            top = router.similarity(x.to(device)).topk(len(row["labels"]), dim=1).indices[0].tolist()
+            hits.append(float({router.families[i] for i in top} == set(row["labels"])))
+        return {"val_acc": sum(hits) / len(hits)} if hits else {}
+
+
+def _finished_step(run_dir: Path) -> int | None:
+    steps = [int(p.name.split("-")[1]) for p in (run_dir / STATE_DIR).glob("step-*")]
+    return max(steps) if steps else None
+
+
+def _run(make_task: Callable[[], _Task], recipe: Recipe, run_dir: Path, config: TrainConfig) -> dict[str, Any]:
+    """One stage run on the engine; with --resume a finished run is skipped and an unfinished one continued."""
+    done = _finished_step(run_dir)
+    if config.resume and done is not None and done >= recipe.steps:
+        rows = [r for r in read_log(run_dir) if r.get("loss")]
+        return {"out": str(run_dir), "steps": done, "resumed_from": done, "loss": float(rows[-1]["loss"]), "seconds": 0.0}
+    if (run_dir / "train.json").exists() and not config.resume:
+        raise ValueError(f"{run_dir} already holds a run of this stage: pass --resume to continue it, "
+                         "or delete that folder to train the stage again")
+    if config.resume and done is None and run_dir.exists():
+        shutil.rmtree(run_dir)  # started but never checkpointed: nothing to continue from
+    engine = EngineConfig(out=str(run_dir), seed=config.seed, resume=config.resume and done is not None,
+                          save_every=config.save_every or max(1, recipe.steps // 3), val_every=config.val_every,
+                          amp=config.amp, device=config.device, command=config.command)
+    return run(make_task(), recipe, engine)
+
+
+def _patches(config: TrainConfig, patch: int, labels: list[str] | None = None) -> Any:
+    from uirbench.data import PairedPatches
+
+    return PairedPatches(config.data, "train", patch, seed=config.seed, labels=labels)
+
+
+def _backbone_task(phase: str, config: TrainConfig, preset: Preset, patch: int, vae_dir: Path) -> BackboneTask:
+    from dataclasses import replace
+
+    from uirbench.uir_lora.backbone import build_backbone, calibrate_scaling_factor, load_backbone, tiny_backbone_config
+
+    if phase == "vae":
+        backbone = build_backbone(replace(tiny_backbone_config(), timestep=preset.timestep), torch.Generator().manual_seed(config.seed))
+    else:  # the trained VAE, its latents rescaled to unit variance (LDM Sec. 4.3.2) before the UNet learns them
+        backbone = load_backbone(str(vae_dir))
+        calibrate_scaling_factor(backbone, _patches(config, patch).batch(0, 64)[1])
+    val = _val_pairs(config.data, lambda r: True, preset.val_crop, backbone.size_multiple)
+    return BackboneTask(phase, backbone, _patches(config, patch), val, config.seed)
+
+
+def train_backbone(config: TrainConfig, preset: Preset, out: Path) -> dict[str, dict[str, Any]]:
+    """Pre-train a small backbone: VAE reconstruction, latent-scale calibration, latent diffusion; publish D/backbone."""
+    from uirbench.uir_lora.backbone import load_backbone, save_backbone
+
+    if preset.backbone != "tiny":
+        raise ValueError(f"--stage backbone pre-trains small backbones only (--preset tiny); preset {config.preset!r} "
+                         f"adapts the pretrained {preset.backbone}")
+    summaries = {}
+    vae_dir = out / "stages" / "backbone-vae"
+    for phase in ("vae", "diffusion"):
+        recipe = _recipe(config, preset, phase)
+        summaries[f"backbone-{phase}"] = _run(partial(_backbone_task, phase, config, preset, recipe.patch, vae_dir), recipe,
+                                              out / "stages" / f"backbone-{phase}", config)
+    save_backbone(load_backbone(str(out / "stages" / "backbone-diffusion")), out / "backbone")
+    return summaries
+
+
+def backbone_dir(out: Path, preset: Preset, source: str | None) -> Path:
+    """D/backbone as a ``save_backbone`` folder. Written on first use from ``source`` (--backbone: hub id or
+    folder), else from a downloaded copy placed at D/backbone, else from the preset's pretrained source."""
+    from uirbench.uir_lora.backbone import BackboneError, load_backbone, save_backbone
+
+    path = out / "backbone"
+    if (path / "backbone.json").is_file():
+        if source is not None:
+            raise ValueError(f"--backbone {source}: {path} already holds the backbone its adapters were trained on; "
+                             "use another --out to adapt another backbone")
+        return path
+    source = source or (str(path) if path.is_dir() else None) or (None if preset.backbone == "tiny" else preset.backbone)
+    if source in (None, "tiny"):
+        raise ValueError(f"{path}: no backbone yet; pre-train one with `uirbench train --model uir-lora --preset tiny "
+                         f"--stage backbone --out {out}` (or --stage all), or pass --backbone HUB_ID_OR_DIR")
+    try:
+        save_backbone(load_backbone(source), path)
+    except BackboneError as exc:
+        raise ValueError(str(exc)) from exc
+    return path
+
+
+def train_adapter(config: TrainConfig, preset: Preset, backbone: Path, run_dir: Path, name: str,
+                  labels: list[str] | None) -> dict[str, Any]:
+    """Train adapter ``name`` on the pairs whose labels are within ``labels`` (None: every pair) into ``run_dir``."""
+    from uirbench.uir_lora.backbone import load_backbone
+    from uirbench.uir_lora.lora import add_adapter, mark_trainable
+
+    recipe = _recipe(config, preset, "lora")
+    data = _patches(config, recipe.patch, labels)
+
+    def make() -> _Task:
+        low = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp) if config.device == "cuda" else None
+        model = load_backbone(str(backbone), dtype=low or torch.float32)  # frozen base in the AMP dtype
+        if preset.gradient_checkpointing:
+            model.unet.enable_gradient_checkpointing()
+        add_adapter(model, name, _generator(config.seed, zlib.crc32(name.encode())), preset.adapter)
+        mark_trainable(model, name)  # adapter weights float32
+        val = _val_pairs(config.data, lambda r: labels is None or set(r["labels"]) <= set(labels), preset.val_crop,
+                         model.size_multiple)
+        return AdapterTask(name, model, data, val, run_dir.name)
+
+    return _run(make, recipe, run_dir, config)
+
+
+def train_router(config: TrainConfig, preset: Preset, out: Path) -> dict[str, Any]:
+    """The learned router over every family in the train labels; published to D/router.safetensors."""
+    from uirbench.card import load_manifest
+    from uirbench.uir_lora.router import LearnedRouter
+
+    recipe = _recipe(config, preset, "router")
+    families = sorted({f for r in load_manifest(Path(config.data), "train") for f in r["labels"]})
+    run_dir = out / "stages" / "router"
+
+    def make() -> _Task:
+        router = LearnedRouter(families, preset.router, _generator(config.seed, zlib.crc32(b"router")))
+        val = _val_pairs(config.data, lambda r: True, preset.val_crop, 1, limit=64)  # cheap: the router is small
+        return RouterTask(router, _patches(config, recipe.patch), val)
+
+    summary = _run(make, recipe, run_dir, config)
+    shutil.copy2(run_dir / ROUTER_FILE, out / ROUTER_FILE)
+    return summary
+
+
+def single_families(data: str) -> list[str]:
+    """Families with single-degradation pairs (labels == [family]) in the train split."""
+    from uirbench.card import load_manifest
+
+    return sorted({r["labels"][0] for r in load_manifest(Path(data), "train") if len(r["labels"]) == 1})
+
+
+def _family(name: str) -> str:
+    from uirbench.degradations import families
+
+    found = families(name)
+    if len(found) != 1:
+        raise ValueError(f"--degradation {name}: an adapter is trained on one family, {name!r} has {found}")
+    return found[0]
+
+
+def assemble(out: Path, preset: Preset, command: str) -> bool:
+    """(Re)write D/model.json from what D holds (backbone, adapters, router); False while backbone or adapters are missing."""
+    adapters = sorted(p.stem for p in (out / "adapters").glob("*.safetensors"))
+    if not (out / "backbone" / "backbone.json").is_file() or not adapters:
+        return False
+    stages = {}
+    for run_dir in sorted((out / "stages").glob("*")):
+        rows = [r for r in read_log(run_dir) if r.get("loss")] if (run_dir / "logs" / "train.csv").exists() else []
+        if rows:
+            stages[run_dir.name] = {"steps": int(rows[-1]["step"]), "loss": float(rows[-1]["loss"]), "seconds": float(rows[-1]["seconds"])}
+    router = "learned" if (out / ROUTER_FILE).is_file() else "oracle"
+    write_model_json(out, UIRLoRAConfig(top_k=min(preset.top_k, len(adapters)), router=router), adapters,
+                     step=sum(s["steps"] for s in stages.values()), stages=stages, command=command)
+    return True
+
+
+def train_uir_lora(config: TrainConfig) -> dict[str, Any]:
+    """``uirbench train --model uir-lora``: run ``config.stage`` (default all) of ``config.preset`` into ``config.out``."""
+    stage = config.stage or "all"
+    if stage not in STAGES:
+        raise ValueError(f"--stage {stage!r}: valid stages are {', '.join(STAGES)}")
+    if config.preset not in PRESETS:
+        raise ValueError(f"model 'uir-lora' has no preset {config.preset!r}; valid presets: {', '.join(PRESETS)}")
+    if config.degradation and stage != "lora":
+        raise ValueError("--degradation applies to --stage lora only (it names the one adapter to train)")
+    if config.mix:
+        raise ValueError("--mix does not apply to uir-lora: each adapter trains on its own family, the router on all pairs")
+    if config.backbone and stage not in ("lora", "all"):
+        raise ValueError("--backbone names a ready backbone for --stage lora or all (--stage backbone pre-trains one)")
+    preset, out = PRESETS[config.preset], Path(config.out or f"runs/uir-lora-{config.preset}")
+    t0 = time.perf_counter()
+    summaries: dict[str, dict[str, Any]] = {}
+    if stage == "backbone" or (stage == "all" and preset.backbone == "tiny" and config.backbone is None):
+        summaries.update(train_backbone(config, preset, out))
+    if stage in ("lora", "all"):
+        families = [_family(config.degradation)] if config.degradation else single_families(config.data)
+        base = backbone_dir(out, preset, config.backbone)
+        for family in families:
+            run_dir = out / "stages" / f"lora-{family}"
+            summaries[run_dir.name] = train_adapter(config, preset, base, run_dir, family, [family])
+            for suffix in (".safetensors", ".json"):
+                (out / "adapters").mkdir(parents=True, exist_ok=True)
+                shutil.copy2((run_dir / "adapter").with_suffix(suffix), (out / "adapters" / family).with_suffix(suffix))
+    if stage in ("router", "all"):
+        summaries["router"] = train_router(config, preset, out)
+    assembled = assemble(out, preset, config.command)
+    last = list(summaries.values())[-1]
+    return {"out": str(out), "steps": sum(s["steps"] for s in summaries.values()), "loss": last["loss"],
+            "seconds": round(time.perf_counter() - t0, 2), "stages": summaries, "checkpoint": assembled}
