@@ -55,14 +55,14 @@ class SingleAdapter(Restorer):
 
 
 def dataset(args: argparse.Namespace) -> Path:
-    """--data if given; else a complete /tmp/cbsd68-uir; else generate the default suite from --source into WORK."""
+    """--data if given (a complete generated dataset); else generate the default suite from --source into WORK (resumable)."""
     from uirbench.generate import GenerateConfig, generate
 
-    for candidate in ([Path(args.data)] if args.data else [Path("/tmp/cbsd68-uir")]):
-        if all((candidate / f).exists() for f in ("fingerprint.json", "train/metadata.jsonl", "test/metadata.jsonl")):
-            return candidate
     if args.data:
-        raise SystemExit(f"--data {args.data}: not a complete uirbench dataset")
+        data = Path(args.data)
+        if not all((data / f).exists() for f in ("fingerprint.json", "train/metadata.jsonl", "test/metadata.jsonl")):
+            raise SystemExit(f"--data {args.data}: not a complete uirbench dataset (fingerprint.json, train/ and test/ manifests)")
+        return data
     out = Path(args.work) / "cbsd68-uir"
     generate(GenerateConfig(source=args.source, out=str(out), workers=args.workers))
     return out
@@ -183,7 +183,7 @@ def parameter_counts(checkpoint: Path) -> dict[str, dict[str, float]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="a generated dataset (default: /tmp/cbsd68-uir when complete, else generated)")
+    parser.add_argument("--data", help="a generated dataset (default: generate the default suite from --source into WORK)")
     parser.add_argument("--source", default="../shared/data/CBSD68", help="clean images to generate from (default ../shared/data/CBSD68)")
     parser.add_argument("--work", default="bench-uir-lora", help="runs, checkpoints and results (default ./bench-uir-lora)")
     parser.add_argument("--workers", type=int, default=2, help="generate workers (default 2)")

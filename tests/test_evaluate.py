@@ -125,3 +125,18 @@ def test_bootstrap_ci_is_deterministic_and_covers_the_mean():
     s = summarize(x)
     half = 1.96 * x.std(ddof=1) / np.sqrt(x.size)  # normal-theory half-width, about 0.28
     assert s["ci95"][0] == pytest.approx(s["mean"] - half, abs=0.06) and s["ci95"][1] == pytest.approx(s["mean"] + half, abs=0.06)
+
+
+def test_entries_record_the_commands_that_made_them(tmp_path):
+    from uirbench.evaluate import provenance_commands
+
+    data, run = tmp_path / "data", tmp_path / "run"
+    data.mkdir()
+    run.mkdir()
+    (data / "suite.json").write_text(json.dumps({"command": "uirbench generate --out data"}))
+    (run / "model.json").write_text(json.dumps({"model": "nafnet", "command": "uirbench train --model nafnet --out run"}))
+    evaluate_cmd = "uirbench evaluate --model nafnet --checkpoint run --data data"
+    assert provenance_commands(data, str(run), evaluate_cmd) == [
+        "uirbench generate --out data", "uirbench train --model nafnet --out run", evaluate_cmd]
+    (data / "suite.json").write_text(json.dumps({"command": ""}))  # a dataset made from Python records no command
+    assert provenance_commands(data, None, evaluate_cmd) == [evaluate_cmd]

@@ -299,7 +299,12 @@ def test_shipped_checkpoint_restores_and_evaluates_with_the_oracle(tiny_dataset,
     x = torch.rand(1, 3, 48, 60, generator=gen(12))
     out = restore(model, x)
     assert out.shape == x.shape and float(out.min()) >= 0 and float(out.max()) <= 1
-    evaluate(EvaluateConfig(model="uir-lora", data=str(tiny_dataset), router="oracle", out=str(tmp_path / "oracle")))
+    result = evaluate(EvaluateConfig(model="uir-lora", data=str(tiny_dataset), router="oracle", out=str(tmp_path / "oracle"),
+                                     command="uirbench evaluate --model uir-lora --router oracle"))
+    entry = json.loads((tmp_path / "oracle" / "entry.json").read_text())
+    assert result["summary"]["model"]["checkpoint"] == str(path) and entry["model"]["checkpoint_sha256"]  # the shipped one
+    assert entry["commands"][0].startswith("uirbench train --model uir-lora --preset tiny")  # how it was trained
+    assert entry["commands"][-1] == "uirbench evaluate --model uir-lora --router oracle"
     rows = pd.read_parquet(tmp_path / "oracle" / "per_image.parquet")
     for degradation, text in zip(rows["degradation"], rows["routing"]):
         weights = json.loads(text)["weights"]

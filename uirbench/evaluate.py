@@ -160,8 +160,9 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
                 write_image(out / "images" / config.split / row["input_file_name"], to_numpy(restored[i:i + 1])[0])
         return restored, extras
 
-    model_info = {"name": config.model, "options": options, "checkpoint": config.checkpoint,
-                  "checkpoint_sha256": checkpoint_sha256(config.checkpoint), "parameters": int(sum(p.numel() for p in model.parameters()))}
+    checkpoint = resolved_checkpoint(config.model, config.checkpoint)
+    model_info = {"name": config.model, "options": options, "checkpoint": checkpoint,
+                  "checkpoint_sha256": checkpoint_sha256(checkpoint), "parameters": int(sum(p.numel() for p in model.parameters()))}
     records, summary, elapsed = score_restored(config, rows, metrics, run_model, model_info, desc=f"evaluate {config.model}")
     summary.update({
         "runtime": {"device": _device_name(config.device), "seconds": round(elapsed, 3),
@@ -169,9 +170,28 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
                     "mean_ms_per_image": float(np.mean([r["runtime_ms"] for r in records]))},
         "versions": {"uirbench": __version__, "torch": torch.__version__},
         "command": config.command,
+        "commands": provenance_commands(data, checkpoint, config.command),
     })
     _write_outputs(out, records, summary)
     return {"out": str(out), "summary": summary}
+
+
+def resolved_checkpoint(model: str, checkpoint: str | None) -> str | None:
+    """The checkpoint folder a model run uses: ``--checkpoint``, else the model's shipped default (UIR-LoRA), else None."""
+    from uirbench.registry import MODELS
+
+    default = MODELS.meta(model).get("default_checkpoint")
+    return checkpoint if checkpoint is not None or default is None else str(default())
+
+
+def provenance_commands(data: Path, checkpoint: str | None, command: str) -> list[str]:
+    """The commands that made a score, oldest first: the dataset's ``generate`` (suite.json), the
+    checkpoint's ``train`` (model.json), then ``command`` (this evaluate/submit); those not recorded are left out."""
+    found = []
+    for path in (data / "suite.json", Path(checkpoint) / "model.json" if checkpoint else None):
+        if path is not None and path.is_file():
+            found.append(str(json.loads(path.read_text()).get("command") or ""))
+    return [c for c in (*found, command) if c.strip()]
 
 
 def score_restored(config: EvaluateConfig, rows: list[dict[str, Any]], metrics: tuple[dict[str, Any], dict[str, Any]],

@@ -59,7 +59,7 @@ def entry_from_summary(summary: dict[str, Any], name: str | None = None, command
         "metric_spec": summary["metric_spec"],
         "results": {group: summary[group] for group in RESULT_GROUPS},
         "set_metrics": summary.get("set_metrics", {}),
-        "commands": commands if commands is not None else [c for c in [summary.get("command")] if c],
+        "commands": commands if commands is not None else summary.get("commands") or [c for c in [summary.get("command")] if c],
     }
     if submission is not None:
         entry["submission"] = submission

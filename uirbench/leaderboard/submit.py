@@ -259,7 +259,7 @@ def _write_entry(path: Path, entry: dict[str, Any], replace: bool) -> None:
 def submit(config: SubmitConfig) -> dict[str, Any]:
     """Verify and score a restored set (module docstring); returns ``{"path", "entry"}``."""
     from uirbench import __version__
-    from uirbench.evaluate import EvaluateConfig, load_metrics, score_restored
+    from uirbench.evaluate import EvaluateConfig, load_metrics, provenance_commands, score_restored
     from uirbench.io import to_tensor
     from uirbench.leaderboard.entry import entry_from_summary
 
@@ -288,7 +288,7 @@ def submit(config: SubmitConfig) -> dict[str, Any]:
     _, summary, _ = score_restored(evaluation, rows, load_metrics(evaluation), read_submitted, model, desc=f"submit {config.name}")
     summary["runtime"] = {"device": "not measured (scored from submitted images)"}
     summary["versions"] = {"uirbench": __version__}
-    entry = entry_from_summary(summary, config.name, commands=[config.command] if config.command else [],
+    entry = entry_from_summary(summary, config.name, commands=provenance_commands(Path(config.data), None, config.command),
                                submission={"sha256": digest.hexdigest(), "images": len(blobs)})
     _write_entry(path, entry, config.replace)
     return {"path": str(path), "entry": entry}
