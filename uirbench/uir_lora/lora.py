@@ -72,6 +72,16 @@ def _check_batch(mix_batch: int, x: torch.Tensor) -> None:
                          "call set_mixture with one row per image of the batch")
 
 
+def _stacked(layer: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, nn.Module]:
+    """The active mixture of a peft LoRA layer as stacked weights: (A [sum r, ...], B [out, sum r, ...], per-image
+    per-rank-channel scale [B, sum r], the first adapter's A module for its conv geometry)."""
+    names, scale = layer._uir_mix
+    _check_batch(scale.shape[0], x)
+    a = torch.cat([layer.lora_A[n].weight for n in names])
+    b = torch.cat([layer.lora_B[n].weight for n in names], dim=1)
+    return a, b, scale, layer.lora_A[names[0]]
+
+
 class MixLinear(peft_lora.Linear):
     """peft's LoRA Linear with the stacked per-sample forward (see module docstring)."""
 
@@ -81,10 +91,7 @@ class MixLinear(peft_lora.Linear):
         result = self.base_layer(x, *args, **kwargs)
         if self._uir_mix is None:
             return result
-        names, scale = self._uir_mix
-        _check_batch(scale.shape[0], x)
-        a = torch.cat([self.lora_A[n].weight for n in names])
-        b = torch.cat([self.lora_B[n].weight for n in names], dim=1)
+        a, b, scale, _ = _stacked(self, x)
         h = F.linear(x.to(a.dtype), a) * scale.view(scale.shape[0], *[1] * (x.ndim - 2), -1)
         return result + F.linear(h, b).to(result.dtype)
 
@@ -98,11 +105,7 @@ class MixConv2d(peft_lora.Conv2d):
         result = self.base_layer(x, *args, **kwargs)
         if self._uir_mix is None:
             return result
-        names, scale = self._uir_mix
-        _check_batch(scale.shape[0], x)
-        a0 = self.lora_A[names[0]]
-        a = torch.cat([self.lora_A[n].weight for n in names])
-        b = torch.cat([self.lora_B[n].weight for n in names], dim=1)
+        a, b, scale, a0 = _stacked(self, x)
         h = F.conv2d(x.to(a.dtype), a, None, a0.stride, a0.padding, a0.dilation) * scale[:, :, None, None]
         return result + F.conv2d(h, b).to(result.dtype)
 
