@@ -41,7 +41,7 @@ def _readme(parts: list[tuple[Board, list[Table], list[str]]], self_reported: Ta
              "Sortable tables and the figures: [index.html](index.html); CSV and LaTeX: [tables/](tables/).", "",
              f"**Regenerate** (from the repository root, after adding or changing `entries/*.json`): `{regenerate}`", "",
              "**Add an entry**: `uirbench evaluate --model M --data DIR --out OUT` writes `OUT/entry.json`; copy it to "
-             "`entries/<name>.json` with the commands that made the dataset and the model listed in its `commands`. Or "
+             "`entries/<name>.json` and set its `name` to `<name>` (it lists the generate, train and evaluate commands that made it). Or "
              "verify and score a folder/zip of restored PNGs: `uirbench submit RESTORED --data DIR --name NAME`.", "",
              f"**Boards.** {BOARD_RULE}", "", f"**Ranks.** {RANK_RULE}", ""]
     for board, tables, figures in parts:
