@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -181,8 +182,9 @@ def main() -> None:
     print(f"- backbone {counts['base_M']:.1f}M params (UNet {counts['unet_M']:.1f}M); one adapter (UNet rank 8, VAE rank 4, "
           f"conv_in/skip deltas) {counts['adapter_M']:.2f}M = {counts['adapter_pct']:.2f}% of the backbone; "
           f"built in {counts['build_s']:.1f} s")
+    peak = "n/a on CPU" if math.isnan(train["peak_gib"]) else f"{train['peak_gib']:.1f} GiB"
     print(f"- train step, {args.size}x{args.size} batch {args.batch}, UNet grad checkpointing, bf16 autocast, fp32 LoRA, AdamW: "
-          f"{train['step_s'] * 1e3:.0f} ms/step, peak {train['peak_gib']:.1f} GiB, {train['trainable_M']:.2f}M trainable\n")
+          f"{train['step_s'] * 1e3:.0f} ms/step, peak GPU memory {peak}, {train['trainable_M']:.2f}M trainable\n")
     print(f"| inference ms/image ({args.size}x{args.size}, bf16) | base | K=1 | K=2 | K=3 | K=3 / K=1 |")
     print("|---|---|---|---|---|---|")
     for batch, r in infer.items():
