@@ -142,6 +142,27 @@ def test_save_load_backbone_round_trip(base, tmp_path):
     assert again.config == base.config
 
 
+def test_save_backbone_over_an_old_one_is_all_or_nothing(base, tmp_path, monkeypatch):
+    other = copy.deepcopy(base)
+    with torch.no_grad():
+        next(other.unet.parameters()).add_(1.0)
+    save_backbone(base, tmp_path / "bb")
+    save_backbone(other, tmp_path / "bb")  # replaces the old one; no temporary folders left behind
+    assert sorted(p.name for p in (tmp_path / "bb").iterdir()) == ["backbone.json", "restorer.safetensors", "unet", "vae"]
+    x = images(1)
+    assert torch.equal(run(load_backbone(str(tmp_path / "bb")).eval(), x), run(other, x))
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt  # as if interrupted while writing the UNet
+
+    monkeypatch.setattr(type(base.unet), "save_pretrained", killed)
+    with pytest.raises(KeyboardInterrupt):
+        save_backbone(base, tmp_path / "bb")
+    assert not (tmp_path / "bb" / "backbone.json").exists()  # no longer marked complete: never half old, half new
+    with pytest.raises(BackboneError, match="incomplete backbone"):
+        load_backbone(str(tmp_path / "bb"))
+
+
 def test_save_backbone_refuses_adapters(adapted, tmp_path):
     with pytest.raises(BackboneError, match="adapters"):
         save_backbone(adapted, tmp_path / "bb")

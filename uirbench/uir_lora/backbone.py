@@ -239,20 +239,36 @@ def _has_adapters(model: OneStepRestorer) -> bool:
 
 def save_backbone(model: OneStepRestorer, directory: str | Path) -> Path:
     """Write ``vae/`` and ``unet/`` (diffusers ``save_pretrained``), ``restorer.safetensors`` (prompt
-    embedding, skip convs) and ``backbone.json``. Adapters are saved separately (``lora.save_adapter``)."""
-    from safetensors.torch import save_file
+    embedding, skip convs) and ``backbone.json``. Adapters are saved separately (``lora.save_adapter``).
+
+    Safe against interruption: ``backbone.json`` marks a complete backbone, so it is removed first and
+    written last; each subfolder is written beside its final name and swapped in, each file atomically.
+    """
+    import shutil
+
+    from safetensors.torch import save
+
+    from uirbench.io import write_bytes, write_json
 
     if _has_adapters(model):
         raise BackboneError("save_backbone: the model carries LoRA adapters; save the backbone before adding them "
                             "(load it again with load_backbone) and save adapters with uirbench.uir_lora.lora.save_adapter")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    model.vae.save_pretrained(directory / "vae", safe_serialization=True)
-    model.unet.save_pretrained(directory / "unet", safe_serialization=True)
+    (directory / "backbone.json").unlink(missing_ok=True)
+    for name, part in (("vae", model.vae), ("unet", model.unet)):
+        tmp, old = directory / f".{name}.tmp", directory / f".{name}.old"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)
+        part.save_pretrained(tmp, safe_serialization=True)
+        if (directory / name).exists():
+            os.replace(directory / name, old)
+        os.replace(tmp, directory / name)
+        shutil.rmtree(old, ignore_errors=True)
     tensors = {"prompt_embedding": model.prompt_embedding, **{f"skips.{k}": v for k, v in model.skips.state_dict().items()}}
-    save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(directory / "restorer.safetensors"))
+    write_bytes(directory / "restorer.safetensors", save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}))
     meta = {k: v for k, v in asdict(model.config).items() if k not in ("vae", "unet")}
-    (directory / "backbone.json").write_text(json.dumps({"format": FORMAT, "version": FORMAT_VERSION, **meta}, indent=2))
+    write_json(directory / "backbone.json", {"format": FORMAT, "version": FORMAT_VERSION, **meta})
     return directory
 
 
@@ -318,6 +334,9 @@ def load_backbone(source: str = DEFAULT_SOURCE, *, device: str | torch.device = 
     path = Path(source)
     if (path / "backbone.json").is_file():
         model = _load_saved(path)
+    elif (path / "restorer.safetensors").is_file() or (path / ".unet.tmp").exists() or (path / ".vae.tmp").exists():
+        raise BackboneError(f"{path}: an incomplete backbone (no backbone.json: its save_backbone was interrupted); "
+                            "re-run the command that wrote it")
     elif path.is_dir() or (source.count("/") == 1 and not source.startswith((".", "/", "~"))):
         model = _load_pretrained(source)
     else:

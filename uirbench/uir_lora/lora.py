@@ -344,14 +344,15 @@ def without_adapters(model: OneStepRestorer) -> OneStepRestorer:
 
 def save_adapter(model: OneStepRestorer, name: str, path: str | Path) -> Path:
     """Write adapter ``name`` to ``path`` (.safetensors, float32) and its AdapterConfig to the .json beside it."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
+
+    from uirbench.io import write_bytes, write_json
 
     path = Path(path).with_suffix(".safetensors")
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().float().contiguous().cpu() for k, v in adapter_state(model, name).items()}
-    save_file(state, str(path))
-    meta = {"format": FORMAT, "version": FORMAT_VERSION, "name": name, "config": asdict(model.adapter_configs[name])}
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+    write_bytes(path, save(state))  # atomic: temporary file + rename
+    write_json(path.with_suffix(".json"), {"format": FORMAT, "version": FORMAT_VERSION, "name": name,
+                                           "config": asdict(model.adapter_configs[name])})
     return path
 
 

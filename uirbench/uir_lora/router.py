@@ -209,13 +209,14 @@ def save_router(router: LearnedRouter, path: str | Path) -> Path:
     import json
     from dataclasses import asdict
 
-    from safetensors.torch import save_file
+    from safetensors.torch import save
+
+    from uirbench.io import write_bytes
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().float().contiguous().cpu() for k, v in router.state_dict().items()}
     meta = {"format": ROUTER_FORMAT, "families": json.dumps(router.families), "config": json.dumps(asdict(router.config))}
-    save_file(state, str(path), metadata=meta)
+    write_bytes(path, save(state, metadata=meta))  # atomic: temporary file + rename
     return path
 
 

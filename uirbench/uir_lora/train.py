@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from uirbench.io import write_bytes
 from uirbench.recipes import Recipe
 from uirbench.train import STATE_DIR, EngineConfig, TrainConfig, centre_crop, read_log, run
 from uirbench.uir_lora.lora import AdapterConfig
@@ -368,7 +369,7 @@ def train_router(config: TrainConfig, preset: Preset, out: Path) -> dict[str, An
         return RouterTask(router, _patches(config, recipe.patch), val)
 
     summary = _run(make, recipe, run_dir, config)
-    shutil.copy2(run_dir / ROUTER_FILE, out / ROUTER_FILE)
+    write_bytes(out / ROUTER_FILE, (run_dir / ROUTER_FILE).read_bytes())
     return summary
 
 
@@ -428,9 +429,8 @@ def train_uir_lora(config: TrainConfig) -> dict[str, Any]:
         for family in families:
             run_dir = out / "stages" / f"lora-{family}"
             summaries[run_dir.name] = train_adapter(config, preset, base, run_dir, family, [family])
-            for suffix in (".safetensors", ".json"):
-                (out / "adapters").mkdir(parents=True, exist_ok=True)
-                shutil.copy2((run_dir / "adapter").with_suffix(suffix), (out / "adapters" / family).with_suffix(suffix))
+            for suffix in (".json", ".safetensors"):  # atomic copies; the weights, which mark the adapter present, last
+                write_bytes((out / "adapters" / family).with_suffix(suffix), (run_dir / "adapter").with_suffix(suffix).read_bytes())
     if stage in ("router", "all"):
         summaries["router"] = train_router(config, preset, out)
     assembled = assemble(out, preset, config.command)
