@@ -120,7 +120,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     import torch
 
     from uirbench import __version__
-    from uirbench.models import build_model, checkpoint_sha256
+    from uirbench.models import build_model, checkpoint_sha256, resolved_checkpoint
     from uirbench.restorer import restore
 
     if config.batch_size < 1:
@@ -174,14 +174,6 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     })
     _write_outputs(out, records, summary)
     return {"out": str(out), "summary": summary}
-
-
-def resolved_checkpoint(model: str, checkpoint: str | None) -> str | None:
-    """The checkpoint folder a model run uses: ``--checkpoint``, else the model's shipped default (UIR-LoRA), else None."""
-    from uirbench.registry import MODELS
-
-    default = MODELS.meta(model).get("default_checkpoint")
-    return checkpoint if checkpoint is not None or default is None else str(default())
 
 
 def provenance_commands(data: Path, checkpoint: str | None, command: str) -> list[str]:

@@ -118,17 +118,22 @@ def build_model(name: str, checkpoint: str | None = None, device: str = "cpu", *
     """
     cls = model_class(name)
     meta = MODELS.meta(name)
+    checkpoint = resolved_checkpoint(name, checkpoint)
     if checkpoint is not None:
         return load_checkpoint(checkpoint, expected_model=name, device=device, **options)
-    default = meta.get("default_checkpoint")
-    if default is not None:
-        return load_checkpoint(default(), expected_model=name, device=device, **options)
     if options:
         raise ValueError(f"model {name!r} takes no inference options (got {', '.join(sorted(options))})")
     if not meta.get("trainable", True):
         return cls().to(device).eval()
     raise ValueError(f"model {name!r} must be trained first: `uirbench train --model {name} --preset tiny --out DIR`, "
                      f"then `uirbench evaluate --model {name} --checkpoint DIR`")
+
+
+def resolved_checkpoint(name: str, checkpoint: str | None) -> str | None:
+    """The checkpoint folder a model run uses: ``checkpoint``, else the model's shipped default (UIR-LoRA), else None."""
+    model_class(name)  # registers the built-ins; unknown names get the error listing valid ones
+    default = MODELS.meta(name).get("default_checkpoint")
+    return checkpoint if checkpoint is not None or default is None else str(default())
 
 
 def checkpoint_sha256(path: str | Path | None) -> str | None:
