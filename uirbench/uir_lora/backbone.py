@@ -114,6 +114,9 @@ class OneStepRestorer(nn.Module):
 
     def __init__(self, vae: nn.Module, unet: nn.Module, prompt_embedding: torch.Tensor, config: BackboneConfig) -> None:
         super().__init__()
+        _own_memory(vae)
+        _own_memory(unet)
+        prompt_embedding = prompt_embedding.clone(memory_format=torch.contiguous_format)
         self.vae = vae
         self.unet = unet
         self.config = replace(config, vae=_public(vae.config), unet=_public(unet.config))  # with diffusers' defaults
@@ -180,6 +183,28 @@ class OneStepRestorer(nn.Module):
         abar = float(self._alphas_cumprod[self.config.timestep])
         z0 = (z.float() - math.sqrt(1.0 - abar) * eps) / math.sqrt(abar)
         return (self.decode(z0, feats).float() + 1.0) / 2.0
+
+
+def _own_memory(module: nn.Module) -> None:
+    """Move every parameter and buffer of ``module`` into its own freshly allocated, contiguous memory.
+
+    ``from_pretrained`` hands over tensors that live inside the memory-mapped ``.safetensors`` file,
+    at each tensor's offset in it (e.g. 20, 40 or 52 bytes past a 64-byte boundary), whereas a
+    constructed model's tensors come from the allocator (64-byte aligned). CPU kernels pick their
+    vectorised path by alignment: with one image, the UNet's time-embedding linears (matrix-vector
+    products) summed in another order, and a reloaded backbone differed from the saved one by ~2e-6
+    although every weight was equal. Re-allocating here, on every way a backbone is made, gives
+    loaded and constructed models the same memory and so bit-identical outputs; it also detaches a
+    loaded model from its files. Parameter objects are kept (only ``.data`` changes), so references
+    to them stay valid.
+    """
+    with torch.no_grad():
+        for param in module.parameters():
+            param.data = param.data.clone(memory_format=torch.contiguous_format)
+        for sub in module.modules():
+            for name, buf in sub._buffers.items():
+                if buf is not None:
+                    sub._buffers[name] = buf.clone(memory_format=torch.contiguous_format)
 
 
 def _init_like_torch(module: nn.Module, generator: torch.Generator) -> None:
