@@ -59,8 +59,8 @@ def step_rate(name: str, data: Path, tmp: Path, steps: int, preset: str, device:
 def quality(family: str, data: Path, tmp: Path, budget: int) -> dict:
     import numpy as np
 
-    from uirbench.card import load_manifest
     from uirbench.io import read_image, to_numpy, to_tensor
+    from uirbench.manifest import load_manifest
     from uirbench.metrics import PSNR
     from uirbench.models import load_checkpoint
     from uirbench.restorer import restore

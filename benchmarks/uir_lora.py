@@ -70,7 +70,7 @@ def dataset(args: argparse.Namespace) -> Path:
 
 def test_rows(data: Path, images: int) -> list[dict[str, Any]]:
     """Single (severities 2, 4) and mixed pairs of the first ``images`` test images (sorted ids)."""
-    from uirbench.card import load_manifest
+    from uirbench.manifest import load_manifest
 
     rows = load_manifest(data, "test")
     keep = sorted({r["image_id"] for r in rows})[:images]

@@ -156,7 +156,7 @@ def test_replay_from_manifest_params_reproduces_inputs(reference):
 
 
 def load_manifest_rows(out: Path, split: str) -> list[dict]:
-    from uirbench.card import load_manifest
+    from uirbench.manifest import load_manifest
 
     return load_manifest(out, split)
 

@@ -22,3 +22,15 @@ def test_readme_has_exactly_two_setup_commands():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text()
     assert _setup_commands()[1] in ci.splitlines()
+
+
+def test_readme_states_the_fingerprint_recipe_and_the_current_pins():
+    import json
+
+    from uirbench.manifest import RECIPE_TEXT
+    from uirbench.suites import DEFAULT_SUITE
+
+    text = (ROOT / "README.md").read_text()
+    assert RECIPE_TEXT in text
+    pins = json.loads((ROOT / "tests" / "golden" / f"{DEFAULT_SUITE}.json").read_text())
+    assert f"| {DEFAULT_SUITE} | `{pins['generate_default']}` | `{pins['generate_limit_2']}` |" in text

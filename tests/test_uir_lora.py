@@ -303,8 +303,8 @@ def test_shipped_checkpoint_restores_and_evaluates_with_the_oracle(tiny_dataset,
                                      command="uirbench evaluate --model uir-lora --router oracle"))
     entry = json.loads((tmp_path / "oracle" / "entry.json").read_text())
     assert result["summary"]["model"]["checkpoint"] == str(path) and entry["model"]["checkpoint_sha256"]  # the shipped one
-    assert entry["commands"][0].startswith("uirbench train --model uir-lora --preset tiny")  # how it was trained
-    assert entry["commands"][-1] == "uirbench evaluate --model uir-lora --router oracle"
+    # a shipped checkpoint is part of the package (its model card says how it was trained): nothing to retrain
+    assert entry["commands"] == ["uirbench evaluate --model uir-lora --router oracle"]
     rows = pd.read_parquet(tmp_path / "oracle" / "per_image.parquet")
     for degradation, text in zip(rows["degradation"], rows["routing"]):
         weights = json.loads(text)["weights"]

@@ -2,5 +2,5 @@
 
 from uirbench.registry import DEGRADATIONS, METRICS, MODELS, Registry
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 __all__ = ["DEGRADATIONS", "METRICS", "MODELS", "Registry", "__version__"]

@@ -16,13 +16,9 @@ from typing import Any
 import numpy as np
 
 from uirbench.io import read_image, write_bytes
+from uirbench.manifest import FINGERPRINT_RECIPE, RECIPE_TEXT, load_manifest
 
 CONVENTION = "RGB, crop 0, data range 1, SSIM 11x11 Gaussian sigma 1.5 (population covariance); mean of per-image scores"
-
-
-def load_manifest(out: Path, split: str) -> list[dict[str, Any]]:
-    path = out / split / "metadata.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
 def severity_label(row: dict[str, Any]) -> str:
@@ -58,7 +54,7 @@ def write_card(out: Path) -> None:
         f"{meta['suite']['description']}\n",
         f"- command: `{meta.get('command') or 'uirbench generate'}`",
         f"- source: `{meta['source']}`, seed {meta['seed']}, image limit {meta['limit']}",
-        f"- fingerprint: `{fingerprint['fingerprint']}`",
+        f"- fingerprint: `{fingerprint['fingerprint']}` (recipe `{FINGERPRINT_RECIPE}`, below)",
         f"- versions: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}\n",
         "Load it with `datasets.load_dataset(\"imagefolder\", data_dir=THIS_FOLDER)`: columns `input` and `target` "
         "(images) plus the metadata (`degradation`, `severity`, `params` as JSON, hashes, input PSNR/SSIM).\n",
@@ -74,6 +70,7 @@ def write_card(out: Path) -> None:
                                  [[*key, n] for key, n in sorted(counts.items())]))
     licences = sorted({(r["source"], r["license"]) for rows in manifests.values() for r in rows})
     parts += ["\n## Sources and licences\n", _markdown_table(["source", "licence"], [list(x) for x in licences])]
+    parts += ["\n## Identity\n", RECIPE_TEXT]
     if "test" in manifests:
         parts += [f"\n## Difficulty (test split; degraded input vs clean; {CONVENTION})\n",
                   _markdown_table(["degradation", "severity", "pairs", "input PSNR (dB)", "input SSIM"],

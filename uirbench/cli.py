@@ -145,6 +145,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
         raise CLIError(str(exc)) from exc
     print(f"pairs written: {summary['pairs_written']}, already present: {summary['pairs_already_present']}, "
           f"images skipped: {len(summary['images_skipped'])}, time: {summary['seconds']:.1f} s")
+    for split, ids in summary["images_per_split"].items():
+        print(f"  {split}: {len(ids)} image(s){': ' + ', '.join(ids) if ids else ''}")
     if summary["images_skipped"]:
         print(f"skipped images (see {summary['out']}/skipped.jsonl): {', '.join(summary['images_skipped'])}")
     if summary["complete"]:
@@ -156,15 +158,22 @@ def cmd_generate(args: argparse.Namespace) -> None:
 
 
 def cmd_verify(args: argparse.Namespace) -> None:
-    from uirbench.verify import verify
+    from uirbench.verify import check_fingerprint_arg, verify
 
     try:
-        result = verify(args.dir)
+        expected = check_fingerprint_arg(args.fingerprint) if args.fingerprint else None
+        result = verify(args.dir, expected)
     except (ValueError, OSError) as exc:
         raise CLIError(str(exc)) from exc
     for problem in result["problems"]:
         print(problem)
+    if result["reencoded"]:
+        shown = ", ".join(result["reencoded"][:3]) + (", ..." if len(result["reencoded"]) > 3 else "")
+        print(f"{len(result['reencoded'])} file(s) re-encoded: bytes differ from the manifest's file hash but the pixels "
+              f"match (not corruption): {shown}")
     print(f"checked {result['files_checked']} files; {len(result['problems'])} problem(s); fingerprint {result['fingerprint']}")
+    if expected and not result["problems"]:
+        print(f"matches the published fingerprint {expected}")
     if result["problems"]:
         raise SystemExit(1)
 
@@ -249,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="suite seed (default 0)")
     p.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
     p.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/N", help="generate only shard I of N (images i with i %% N == I)")
-    p.add_argument("--limit", type=int, help="use at most N clean source images (the first N by image id)")
+    p.add_argument("--limit", type=int, help="use at most N clean source images: the first image (by id) of each split, "
+                   "then the next ones by id, so N >= the number of splits gives every split at least one image")
     p.add_argument("--splits", nargs="+", metavar="SPLIT", help="only these splits (e.g. test)")
     p.add_argument("--skip-bad", action="store_true", help="skip unreadable/invalid images (listed in skipped.jsonl) "
                                                            "instead of stopping with an error")
@@ -307,8 +317,13 @@ def build_parser() -> argparse.ArgumentParser:
                                       "offline: `huggingface-cli download stabilityai/sd-turbo --local-dir DIR` elsewhere, then DIR)")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("verify", help="recompute every hash of a generated dataset and report mismatches")
+    p = sub.add_parser("verify", help="check a dataset's pixels, manifests and fingerprint",
+                       description="Decode every input and target and compare its pixel hash with the manifest, then "
+                                   "recompute the fingerprint from the manifests and suite.json. Files re-encoded with "
+                                   "identical pixels are reported apart and are not problems. Exit status 1 on any problem.")
     p.add_argument("dir", help="dataset folder written by `uirbench generate`")
+    p.add_argument("--fingerprint", metavar="HEX", help="the published fingerprint (or a prefix of >= 8 hex digits) "
+                                                        "the folder must match, e.g. the one a leaderboard board lists")
     p.set_defaults(func=cmd_verify)
 
     from uirbench.leaderboard.commands import add_commands
@@ -321,6 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     from uirbench.io import ImageError
+    from uirbench.manifest import ManifestError
     from uirbench.runtime import keep_freed_memory
 
     keep_freed_memory()
@@ -328,7 +344,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         args.func(args)
-    except (CLIError, ImageError, UnknownNameError) as exc:
+    except (CLIError, ImageError, ManifestError, UnknownNameError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"uirbench {args.command}: error: {message}", file=sys.stderr)
         return 2

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from uirbench.card import load_manifest
 from uirbench.io import read_image
+from uirbench.manifest import load_manifest
 
 
 class ImageCache:

@@ -23,8 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from uirbench.card import load_manifest, severity_label
+from uirbench.card import severity_label
 from uirbench.io import ImageError, read_image, to_numpy, to_tensor, write_bytes, write_image, write_json
+from uirbench.manifest import load_manifest, recorded_fingerprint
 from uirbench.stats import summarize
 
 QUANTISATION = "restored images rounded to 8-bit RGB before scoring, like submitted PNGs"
@@ -58,6 +59,7 @@ def load_split(data: Path, split: str) -> list[dict[str, Any]]:
     if not (data / split / "metadata.jsonl").exists():
         available = sorted(p.parent.name for p in data.glob("*/metadata.jsonl"))
         raise ValueError(f"--split {split}: {data} has no finished split {split!r}; available: {', '.join(available) or 'none'}")
+    recorded_fingerprint(data)  # fail before scoring, not after, when the dataset's identity is unreadable or outdated
     return load_manifest(data, split)
 
 
@@ -170,7 +172,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
                     "mean_ms_per_image": float(np.mean([r["runtime_ms"] for r in records]))},
         "versions": {"uirbench": __version__, "torch": torch.__version__},
         "command": config.command,
-        "commands": provenance_commands(data, checkpoint, config.command),
+        "commands": provenance_commands(data, config.checkpoint, config.command),
     })
     _write_outputs(out, records, summary)
     return {"out": str(out), "summary": summary}
@@ -178,7 +180,11 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
 
 def provenance_commands(data: Path, checkpoint: str | None, command: str) -> list[str]:
     """The commands that made a score, oldest first: the dataset's ``generate`` (suite.json), the
-    checkpoint's ``train`` (model.json), then ``command`` (this evaluate/submit); those not recorded are left out."""
+    checkpoint's ``train`` (model.json), then ``command`` (this evaluate/submit); those not recorded are left out.
+
+    ``checkpoint`` is the folder the user passed: a model's shipped default checkpoint is part of the
+    package (identified by its hash; its model card records how it was trained), not a step to rerun.
+    """
     found = []
     for path in (data / "suite.json", Path(checkpoint) / "model.json" if checkpoint else None):
         if path is not None and path.is_file():
@@ -229,7 +235,7 @@ def score_restored(config: EvaluateConfig, rows: list[dict[str, Any]], metrics: 
     elapsed = time.perf_counter() - start
     summary = summarise(records, per_image_names)
     summary["set_metrics"] = _set_level(set_metrics, features)
-    fingerprint = json.loads((data / "fingerprint.json").read_text())["fingerprint"]
+    fingerprint = recorded_fingerprint(data)
     suite = json.loads((data / "suite.json").read_text())["suite"]["name"]
     summary["model"] = model_info
     summary["dataset"] = {"dir": str(data), "suite": suite, "split": config.split, "fingerprint": fingerprint, "pairs": len(rows)}

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from uirbench.card import load_manifest
+from uirbench.manifest import load_manifest
 
 PARQUET_DIR = "parquet"
 

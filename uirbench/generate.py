@@ -7,7 +7,7 @@ Layout of ``OUT``::
     <split>/target/<id>.png     clean targets, stored once per image and referenced by every pair
     <split>/depth/<id>.png      16-bit depth maps used by haze/rain (when the source has depth)
     <split>/metadata.jsonl      one row per pair, sorted by pair id (Hugging Face imagefolder)
-    fingerprint.json            sha256 over the sorted manifests of all splits
+    fingerprint.json            the dataset's identity: pixel hashes + semantic fields (``manifest.py``)
     README.md, samples.png      dataset card (see ``card.py``)
     skipped.jsonl               images refused with --skip-bad, with the reason
     .rows/shard-I-of-N.jsonl    append-only journals; a row is written only after its files exist
@@ -36,10 +36,10 @@ import numpy as np
 
 from uirbench import __version__
 from uirbench.io import ImageError, encode_png, sha256_file, write_bytes, write_json
+from uirbench.manifest import FINGERPRINT_RECIPE, MANIFEST, fingerprint, pixel_sha256
 from uirbench.sources import SourceItem, read_item, resolve
 from uirbench.suites import Suite, get_suite
 
-MANIFEST = "metadata.jsonl"
 CONTINUOUS = -1
 """Manifest ``severity`` of a continuous draw (see the row's ``range``); every column keeps one
 type in every split so that Hugging Face ``datasets`` loads all splits together."""
@@ -103,20 +103,39 @@ def plan_pairs(suite: Suite, split: str, image_id: str) -> tuple[PairSpec, ...]:
     return tuple(pairs)
 
 
+def choose_images(suite: Suite, items: list[SourceItem], splits: tuple[str, ...] | None, limit: int | None) -> list[SourceItem]:
+    """The images a run covers, sorted by id: those of ``splits`` (all when None), at most ``limit``.
+
+    With a limit, the first image (by id) of every split that has one is taken first, in the suite's
+    split order, then the following images by id; so ``--limit N`` with N >= the number of splits
+    gives every split at least one image whenever the source holds one for it.
+    """
+    ordered = sorted(items, key=lambda it: it.image_id)
+    if splits:
+        ordered = [it for it in ordered if suite.split_of(it.image_id) in splits]
+    if limit is None:
+        return ordered
+    firsts: dict[str, SourceItem] = {}
+    for item in ordered:
+        firsts.setdefault(suite.split_of(item.image_id), item)
+    chosen = [firsts[name] for name, _ in suite.splits if name in firsts][:limit]
+    taken = {it.image_id for it in chosen}
+    chosen += [it for it in ordered if it.image_id not in taken][:limit - len(chosen)]
+    return sorted(chosen, key=lambda it: it.image_id)
+
+
 def plan(suite: Suite, items: list[SourceItem], splits: tuple[str, ...] | None, limit: int | None,
          shard: tuple[int, int]) -> list[ImageTask]:
-    """Image tasks of one shard (images sorted by id; shard I of N takes every N-th image)."""
+    """Image tasks of one shard (the chosen images sorted by id; shard I of N takes every N-th image)."""
     valid = [name for name, _ in suite.splits]
     for split in splits or ():
         if split not in valid:
             raise ValueError(f"--splits: suite {suite.name} has no split {split!r}; valid: {', '.join(valid)}")
-    chosen = sorted(items, key=lambda it: it.image_id)[:limit] if limit is not None else sorted(items, key=lambda it: it.image_id)
     tasks = []
-    for index, item in enumerate(chosen):
-        split = suite.split_of(item.image_id)
-        if (splits and split not in splits) or index % shard[1] != shard[0]:
-            continue
-        tasks.append(ImageTask(item, split, plan_pairs(suite, split, item.image_id)))
+    for index, item in enumerate(choose_images(suite, items, splits, limit)):
+        if index % shard[1] == shard[0]:
+            split = suite.split_of(item.image_id)
+            tasks.append(ImageTask(item, split, plan_pairs(suite, split, item.image_id)))
     return tasks
 
 
@@ -159,6 +178,7 @@ def process_image(task: ImageTask) -> dict[str, Any]:
     split_dir = out / task.split
     target_name = f"target/{item.image_id}.png"
     target_sha = _write_once(split_dir / target_name, encode_png(image))
+    target_pixels = pixel_sha256(image)
     depth_name = None
     if depth is not None:
         depth_name = f"depth/{item.image_id}.png"
@@ -182,6 +202,7 @@ def process_image(task: ImageTask) -> dict[str, Any]:
             "severity": CONTINUOUS if spec.severity is None else spec.severity,
             "range": spec.range, "track": spec.track, "copy": spec.copy, "params": json.dumps(params, sort_keys=True),
             "depth_map": depth_name or "", "input_sha256": hashlib.sha256(data).hexdigest(), "target_sha256": target_sha,
+            "input_pixels": pixel_sha256(degraded), "target_pixels": target_pixels,
             "height": int(image.shape[0]), "width": int(image.shape[1]), "source": item.origin, "license": item.license,
             **input_quality(image, degraded),
         })
@@ -281,27 +302,24 @@ def _check_out_dir(out: Path, identity: dict[str, Any], command: str) -> None:
     write_json(meta, {**identity, "command": command})
 
 
-def finalize(out: Path, planned: dict[str, list[str]]) -> dict[str, Any] | None:
-    """Write sorted manifests, fingerprint and card once every planned pair has a row; else None."""
+def finalize(out: Path, planned: dict[str, list[str]], suite: str, seed: int) -> dict[str, Any] | None:
+    """Write sorted manifests (planned rows only), fingerprint and card once every planned pair has a row; else None."""
     rows = read_journals(out)
     missing = sum(1 for split, names in planned.items() for n in names if f"{split}/{n}" not in rows)
     if missing:
         return None
-    manifest_hash = hashlib.sha256()
-    counts = {}
-    for split in sorted(planned):
-        split_rows = sorted((r for r in rows.values() if r["split"] == split), key=lambda r: r["input_file_name"])
-        lines = [json.dumps({k: v for k, v in r.items() if k != "split"}, sort_keys=True) for r in split_rows]
-        text = "".join(line + "\n" for line in lines)
+    manifests = {split: [{k: v for k, v in rows[f"{split}/{n}"].items() if k != "split"} for n in sorted(names)]
+                 for split, names in planned.items() if names}
+    for split, split_rows in sorted(manifests.items()):
+        text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in split_rows)
         write_bytes(out / split / MANIFEST, text.encode())
-        manifest_hash.update(split.encode() + b"\n" + text.encode())
-        counts[split] = len(lines)
-    fingerprint = {"fingerprint": manifest_hash.hexdigest(), "pairs": counts}
-    write_json(out / "fingerprint.json", fingerprint)
+    identity = {"fingerprint": fingerprint(suite, seed, manifests), "recipe": FINGERPRINT_RECIPE,
+                "pairs": {split: len(r) for split, r in sorted(manifests.items())}}
+    write_json(out / "fingerprint.json", identity)
     from uirbench.card import write_card
 
     write_card(out)
-    return fingerprint
+    return identity
 
 
 def generate(config: GenerateConfig) -> dict[str, Any]:
@@ -317,6 +335,8 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
         raise ValueError(f"--format {config.format!r}: valid formats are png, parquet")
     if config.workers < 1:
         raise ValueError(f"--workers {config.workers}: must be >= 1")
+    if config.limit is not None and config.limit < 1:
+        raise ValueError(f"--limit {config.limit}: must be >= 1 (or left out to use every source image)")
     out = Path(config.out)
     items = resolve(config.source, config.depth_dir)
     identity = _identity(config, suite)
@@ -354,14 +374,16 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     skipped_ids = skipped_before | {s["image_id"] for s in skipped}
     planned = {split: [n for n in names if n.split("/", 1)[1].split("__", 1)[0] not in skipped_ids]
                for split, names in planned.items()}
-    fingerprint = finalize(out, planned)
+    fingerprint = finalize(out, planned, suite.name, config.seed)
+    images_per_split = {name: [t.item.image_id for t in all_tasks if t.split == name and t.item.image_id not in skipped_ids]
+                        for name, _ in suite.splits}
     if fingerprint is not None and config.format == "parquet":
         from uirbench.export import write_parquet
 
         write_parquet(out, sorted(fingerprint["pairs"]))
     return {
         "out": str(out), "suite": suite.name, "pairs_written": written, "pairs_already_present": len(done),
-        "images_skipped": sorted(skipped_ids), "seconds": round(time.perf_counter() - start, 2),
+        "images_skipped": sorted(skipped_ids), "images_per_split": images_per_split, "seconds": round(time.perf_counter() - start, 2),
         "fingerprint": fingerprint["fingerprint"] if fingerprint else None,
         "pairs_per_split": fingerprint["pairs"] if fingerprint else None,
         "complete": fingerprint is not None,

@@ -349,8 +349,8 @@ def centre_crop(image: Any, size: int) -> Any:
 
 def train(config: TrainConfig) -> dict[str, Any]:
     """Build the model, data and recipe named by ``config`` and run the engine."""
-    from uirbench.card import load_manifest
     from uirbench.data import PairedPatches, parse_mix
+    from uirbench.manifest import load_manifest
     from uirbench.models import model_class, preset_config
     from uirbench.recipes import get_recipe
 

@@ -1,44 +1,101 @@
-"""``uirbench verify``: recompute every file hash and the fingerprint of a generated dataset."""
+"""``uirbench verify``: check a dataset folder against its manifests and its fingerprint.
+
+Every input and target is decoded and its pixel hash compared with the manifest (a mismatch or a
+missing/undecodable file is a problem). A file whose bytes differ from the recorded file hash but
+whose pixels match was re-encoded (another PNG encoder or compression level): that is reported
+apart and is not a problem, because the dataset's identity is its pixels (``manifest.py``). The
+fingerprint is recomputed from the manifests and ``suite.json`` (suite name and seed) and compared
+with ``fingerprint.json`` and, when given, with the published value.
+"""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
-from uirbench.generate import MANIFEST
-from uirbench.io import sha256_file
+from uirbench.io import ImageError, read_image, sha256_file
+from uirbench.manifest import MANIFEST, ManifestError, fingerprint, load_manifest, pixel_sha256, read_json, recorded_fingerprint
 
 
-def verify(out: str | os.PathLike[str]) -> dict[str, Any]:
-    """Recompute every file hash and the fingerprint of a generated dataset; returns mismatches."""
+def check_fingerprint_arg(text: str) -> str:
+    """A published fingerprint as given on the command line: 8-64 hex digits (a prefix is allowed)."""
+    value = text.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{8,64}", value):
+        raise ValueError(f"--fingerprint {text!r}: expected 8 to 64 hexadecimal digits (a prefix of the published fingerprint)")
+    return value
+
+
+def _suite_identity(out: Path) -> tuple[str, int]:
+    meta = read_json(out / "suite.json")
+    try:
+        name, seed = meta["suite"]["name"], meta["seed"]
+    except (KeyError, TypeError) as exc:
+        raise ManifestError(f"{out / 'suite.json'}: no suite name or seed ({exc!r} missing)") from exc
+    if not isinstance(name, str) or not isinstance(seed, int) or isinstance(seed, bool):
+        raise ManifestError(f"{out / 'suite.json'}: suite name must be a string and seed an integer, got {name!r}, {seed!r}")
+    return name, seed
+
+
+def _check_file(path: Path, label: str, row: dict[str, Any], key: str, problems: list[str], reencoded: list[str]) -> None:
+    if not path.is_file():
+        problems.append(f"{label}: missing")
+        return
+    try:
+        pixels = pixel_sha256(read_image(path))
+    except ImageError as exc:
+        problems.append(f"{label}: cannot be decoded ({exc})")
+        return
+    if pixels != row.get(f"{key}_pixels"):
+        problems.append(f"{label}: pixels {pixels[:12]}... != manifest {str(row.get(f'{key}_pixels'))[:12]}...")
+    elif sha256_file(path) != row.get(f"{key}_sha256"):
+        reencoded.append(label)
+
+
+def verify(out: str | os.PathLike[str], expected: str | None = None) -> dict[str, Any]:
+    """Check pixels, manifests and fingerprint of a dataset folder.
+
+    Returns ``files_checked``, ``problems`` (each names a file), ``reencoded`` (files whose bytes
+    changed but whose pixels did not), ``fingerprint`` (recomputed; None if it cannot be) and
+    ``recorded`` (``fingerprint.json``'s). ``expected``: a published fingerprint (or a prefix of
+    at least 8 hex digits) the folder must match. Raises :class:`ManifestError` when ``out`` is not
+    a dataset folder.
+    """
     out = Path(out)
     if not (out / "suite.json").exists():
-        raise ValueError(f"{out}: not a uirbench dataset (no suite.json)")
-    manifest_hash = hashlib.sha256()
-    problems, checked = [], 0
-    for manifest in sorted(out.glob(f"*/{MANIFEST}")):
-        split = manifest.parent.name
-        text = manifest.read_text(encoding="utf-8")
-        manifest_hash.update(split.encode() + b"\n" + text.encode())
-        target_cache: dict[str, str] = {}
-        for line in text.splitlines():
-            row = json.loads(line)
+        raise ManifestError(f"{out}: not a uirbench dataset (no suite.json)")
+    problems: list[str] = []
+    reencoded: list[str] = []
+    manifests: dict[str, list[dict[str, Any]]] = {}
+    for path in sorted(out.glob(f"*/{MANIFEST}")):
+        try:
+            manifests[path.parent.name] = load_manifest(out, path.parent.name)
+        except ManifestError as exc:
+            problems.append(str(exc))
+    checked = 0
+    for split, rows in manifests.items():
+        seen: set[str] = set()
+        for row in rows:
             for key in ("input", "target"):
                 rel = row[f"{key}_file_name"]
-                path = manifest.parent / rel
-                if not path.exists():
-                    problems.append(f"{split}/{rel}: missing")
-                    continue
-                digest = target_cache.get(rel) or sha256_file(path)
-                if key == "target":
-                    target_cache[rel] = digest
-                if digest != row[f"{key}_sha256"]:
-                    problems.append(f"{split}/{rel}: sha256 {digest[:12]}... != manifest {row[f'{key}_sha256'][:12]}...")
+                if key == "target" and rel in seen:
+                    continue  # each clean image once, however many pairs use it
+                seen.add(rel)
+                _check_file(out / split / rel, f"{split}/{rel}", row, key, problems, reencoded)
                 checked += 1
-    recorded = json.loads((out / "fingerprint.json").read_text())["fingerprint"] if (out / "fingerprint.json").exists() else None
-    if recorded != manifest_hash.hexdigest():
-        problems.append(f"fingerprint.json: recorded {recorded} != recomputed {manifest_hash.hexdigest()}")
-    return {"files_checked": checked, "problems": problems, "fingerprint": manifest_hash.hexdigest()}
+    recomputed = recorded = None
+    try:
+        recorded = recorded_fingerprint(out)
+    except ManifestError as exc:
+        problems.append(str(exc))
+    try:
+        recomputed = fingerprint(*_suite_identity(out), manifests)
+    except ManifestError as exc:
+        problems.append(f"fingerprint cannot be recomputed: {exc}")
+    if recomputed is not None and recorded is not None and recorded != recomputed:
+        problems.append(f"fingerprint.json: recorded {recorded} != recomputed {recomputed} (a manifest or suite.json was edited)")
+    if expected is not None and recomputed is not None and not recomputed.startswith(expected):
+        problems.append(f"--fingerprint {expected}: this folder's fingerprint is {recomputed}; it is not that dataset")
+    return {"files_checked": checked, "problems": problems, "reencoded": reencoded, "fingerprint": recomputed,
+            "recorded": recorded}

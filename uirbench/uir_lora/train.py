@@ -126,8 +126,8 @@ def router_loss(router: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> to
 def _val_pairs(data: str, rows_filter: Callable[[dict], bool], crop: int, multiple: int,
                limit: int = VAL_PAIRS) -> list[tuple[torch.Tensor, torch.Tensor, dict]]:
     """Up to ``limit`` evenly spaced val pairs passing ``rows_filter``: centre crops (sides a multiple of ``multiple``)."""
-    from uirbench.card import load_manifest
     from uirbench.io import read_image, to_tensor
+    from uirbench.manifest import load_manifest
 
     root = Path(data)
     if not (root / "val" / "metadata.jsonl").exists():
@@ -356,7 +356,7 @@ def train_adapter(config: TrainConfig, preset: Preset, backbone: Path, run_dir: 
 
 def train_router(config: TrainConfig, preset: Preset, out: Path) -> dict[str, Any]:
     """The learned router over every family in the train labels; published to D/router.safetensors."""
-    from uirbench.card import load_manifest
+    from uirbench.manifest import load_manifest
     from uirbench.uir_lora.router import LearnedRouter
 
     recipe = _recipe(config, preset, "router")
@@ -375,7 +375,7 @@ def train_router(config: TrainConfig, preset: Preset, out: Path) -> dict[str, An
 
 def single_families(data: str) -> list[str]:
     """Families with single-degradation pairs (labels == [family]) in the train split."""
-    from uirbench.card import load_manifest
+    from uirbench.manifest import load_manifest
 
     return sorted({r["labels"][0] for r in load_manifest(Path(data), "train") if len(r["labels"]) == 1})
 

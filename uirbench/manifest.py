@@ -1,0 +1,141 @@
+"""The dataset schema read by every stage: manifest rows, pixel hashes and the fingerprint recipe.
+
+A dataset's identity is its *content*, never its encoding. PNG encoders (OpenCV, Pillow, zlib
+versions and settings) write different bytes for the same pixels, so the file hashes
+(``input_sha256``/``target_sha256``) only tell whether a file was re-encoded; the identity comes
+from the **pixel hashes** and the semantic fields of each row.
+
+The exact recipe is :data:`RECIPE_TEXT` (printed in every dataset card and the README), so anyone
+can recompute a fingerprint with numpy and Pillow alone. Floats in ``params`` are rounded to
+``PARAM_DIGITS`` significant digits so that a last-bit difference of a transcendental function
+between CPUs cannot move the fingerprint.
+
+>>> import numpy as np
+>>> pixel_sha256(np.zeros((1, 2, 3), np.uint8))[:16]
+'0c30bbcda1b776c7'
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+MANIFEST = "metadata.jsonl"
+FINGERPRINT_RECIPE = "uirbench-pixels-1"
+PARAM_DIGITS = 10
+SEMANTIC_FIELDS = ("input_file_name", "target_file_name", "image_id", "degradation", "labels", "severity", "range",
+                   "track", "copy", "params", "input_pixels", "target_pixels")
+"""Row fields that define a pair. Everything else in a row (file hashes, sizes, input PSNR/SSIM,
+source, licence, depth-map name) describes it and may be recomputed without changing the dataset."""
+
+RECIPE_TEXT = """\
+The fingerprint identifies the pixels, not the PNG bytes: re-encoding the files (another encoder or
+compression level) changes `input_sha256`/`target_sha256` but not the fingerprint, and
+`uirbench verify THIS_FOLDER --fingerprint HEX` checks both. To recompute it without uirbench:
+
+- pixel hash of an image: `sha256(b"uint8 {H}x{W}x3\\n" + rgb.tobytes())`, where `rgb` is the decoded
+  HxWx3 uint8 RGB array, row-major (`np.asarray(PIL.Image.open(path).convert("RGB"))`); the manifests
+  record it as `input_pixels` and `target_pixels`;
+- fingerprint: sha256 of the header line `{"recipe":"uirbench-pixels-1","seed":SEED,"suite":"NAME"}`
+  (from `suite.json`), then for each split in sorted order and each row sorted by `input_file_name`
+  one line with the fields `input_file_name, target_file_name, image_id, degradation, labels, severity,
+  range, track, copy, params, input_pixels, target_pixels` plus `split`, where `params` is the parsed
+  JSON with every float rounded to 10 significant digits (`float(f"{x:.10g}")`); every line is
+  `json.dumps(obj, sort_keys=True, separators=(",", ":"))` followed by a newline.
+"""
+"""The recipe of pixel hashes and fingerprints, in words (markdown)."""
+
+
+class ManifestError(ValueError):
+    """A manifest, suite.json or fingerprint.json that cannot be read; the message names the file and line."""
+
+
+def pixel_sha256(image: np.ndarray) -> str:
+    """Pixel hash of an HxWx3 uint8 RGB array (recipe: :data:`RECIPE_TEXT`)."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"pixel_sha256: expected an HxWx3 uint8 array, got {image.dtype} {image.shape}")
+    header = f"uint8 {image.shape[0]}x{image.shape[1]}x3\n".encode()
+    return hashlib.sha256(header + np.ascontiguousarray(image).tobytes()).hexdigest()
+
+
+def _round_floats(value: Any) -> Any:
+    if isinstance(value, float):
+        return float(f"{value:.{PARAM_DIGITS}g}")
+    if isinstance(value, list):
+        return [_round_floats(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _round_floats(v) for k, v in value.items()}
+    return value
+
+
+def _line(obj: Mapping[str, Any]) -> bytes:
+    return (json.dumps(obj, sort_keys=True, separators=(",", ":")) + "\n").encode()
+
+
+def semantic_row(row: Mapping[str, Any], split: str) -> dict[str, Any]:
+    """The part of a manifest row that enters the fingerprint (``params`` parsed, floats rounded)."""
+    missing = [key for key in SEMANTIC_FIELDS if key not in row]
+    if missing:
+        raise ManifestError(f"row {row.get('input_file_name', '?')!r} lacks {', '.join(missing)} (written by an older "
+                            "uirbench without pixel hashes? regenerate the dataset)")
+    fields = {key: row[key] for key in SEMANTIC_FIELDS}
+    fields["params"] = _round_floats(json.loads(row["params"]))
+    return {**fields, "split": split}
+
+
+def fingerprint(suite: str, seed: int, manifests: Mapping[str, Iterable[Mapping[str, Any]]]) -> str:
+    """Fingerprint of a dataset from its suite name, seed and per-split manifest rows (any order)."""
+    digest = hashlib.sha256(_line({"recipe": FINGERPRINT_RECIPE, "seed": seed, "suite": suite}))
+    for split in sorted(manifests):
+        for row in sorted(manifests[split], key=lambda r: r["input_file_name"]):
+            digest.update(_line(semantic_row(row, split)))
+    return digest.hexdigest()
+
+
+def read_json(path: Path) -> Any:
+    """Parse a JSON file; a missing, unreadable or malformed file is a :class:`ManifestError` naming it."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ManifestError(f"{path}: missing") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot read ({exc})") from exc
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+
+
+def recorded_fingerprint(out: Path) -> str:
+    """The fingerprint in ``out/fingerprint.json``; refused when it was made by another recipe (an older uirbench)."""
+    path = Path(out) / "fingerprint.json"
+    record = read_json(path)
+    if not isinstance(record, dict) or record.get("recipe") != FINGERPRINT_RECIPE or not isinstance(record.get("fingerprint"), str):
+        raise ManifestError(f"{path}: not a {FINGERPRINT_RECIPE} fingerprint (made by an older uirbench, whose fingerprint "
+                            "hashed encoded PNG bytes); regenerate the dataset with this version")
+    return record["fingerprint"]
+
+
+def load_manifest(out: Path, split: str) -> list[dict[str, Any]]:
+    """Rows of ``out/split/metadata.jsonl``; an unparsable line is a :class:`ManifestError` naming file and line."""
+    path = Path(out) / split / MANIFEST
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"{path}: cannot read ({exc})") from exc
+    rows = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{path}, line {number}: not valid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict) or not isinstance(row.get("input_file_name"), str) \
+                or not isinstance(row.get("target_file_name"), str):
+            raise ManifestError(f"{path}, line {number}: not a manifest row (needs input_file_name and target_file_name)")
+        rows.append(row)
+    return rows
