@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from uirbench import __version__
+from uirbench.errors import UserError
 
 
-class CLIError(Exception):
-    """A user error: printed as one line, exit status 2."""
+class CLIError(UserError):
+    """A user error found by the CLI itself: printed as one line, exit status 2."""
 
 
 def _parse_param(text: str) -> tuple[str, Any]:
@@ -223,6 +224,7 @@ def canonical_name(name: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="uirbench", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"uirbench {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error (also UIRBENCH_DEBUG=1)")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("list", help="list registered degradations, suites, models or metrics")
@@ -332,25 +334,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+BUG_REPORT = "https://github.com/uirbench/uirbench/issues"
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. User errors: one line, exit 2. Anything else is a bug: one line asking for a
+    report, exit 1; ``--debug`` (or ``UIRBENCH_DEBUG=1``) re-raises it with its traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    from uirbench.io import ImageError
-    from uirbench.manifest import ManifestError
     from uirbench.runtime import keep_freed_memory
 
     keep_freed_memory()
-    from uirbench.registry import UnknownNameError
-
+    debug = args.debug or os.environ.get("UIRBENCH_DEBUG", "") not in ("", "0")
     try:
         args.func(args)
-    except (CLIError, ImageError, ManifestError, UnknownNameError) as exc:
+    except UserError as exc:
+        if debug:
+            raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"uirbench {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"uirbench {args.command}: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if debug:
+            raise
+        print(f"uirbench {args.command}: internal error ({type(exc).__name__}: {exc}). This is a bug in uirbench "
+              f"{__version__}: please report it at {BUG_REPORT} with the output of the same command run with --debug",
+              file=sys.stderr)
+        return 1
     return 0
 
 

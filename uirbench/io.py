@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from uirbench.errors import UserError
+
 MIN_SIDE = 16
 """Images with a side shorter than this are refused: no degradation is meaningful on them."""
 
@@ -30,7 +32,7 @@ os.umask(_UMASK)
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 
 
-class ImageError(ValueError):
+class ImageError(UserError):
     """An image file or array that uirbench refuses, with the reason and the file name."""
 
 

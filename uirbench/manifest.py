@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from uirbench.errors import UserError
+
 MANIFEST = "metadata.jsonl"
 FINGERPRINT_RECIPE = "uirbench-pixels-1"
 PARAM_DIGITS = 10
@@ -51,7 +53,7 @@ compression level) changes `input_sha256`/`target_sha256` but not the fingerprin
 """The recipe of pixel hashes and fingerprints, in words (markdown)."""
 
 
-class ManifestError(ValueError):
+class ManifestError(UserError):
     """A manifest, suite.json or fingerprint.json that cannot be read; the message names the file and line."""
 
 

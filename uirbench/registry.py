@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
 from typing import Any
 
+from uirbench.errors import UserError
+
 ENTRY_POINT_GROUP = "uirbench"
 _plugins_loaded = False
 
@@ -32,7 +34,7 @@ def load_plugins() -> None:
             obj()
 
 
-class UnknownNameError(KeyError):
+class UnknownNameError(UserError, KeyError):
     """A name that is not registered; the message lists close matches and the valid names."""
 
 

@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 import cv2
 import numpy as np
 
+from uirbench.errors import ParameterError
 from uirbench.io import check_rgb
 
 STAGES = ("scene", "optics", "exposure", "sensor", "compression")
@@ -77,9 +78,9 @@ class Degradation:
 
     def __post_init__(self) -> None:
         if self.severity is not None and (isinstance(self.severity, bool) or self.severity not in range(6)):
-            raise ValueError(f"{self.name}: severity must be an integer 0-5 or None (continuous), got {self.severity!r}")
+            raise ParameterError(f"{self.name}: severity must be an integer 0-5 or None (continuous), got {self.severity!r}")
         if self.track not in TRACKS:
-            raise ValueError(f"{self.name}: track must be one of {', '.join(TRACKS)}, got {self.track!r}")
+            raise ParameterError(f"{self.name}: track must be one of {', '.join(TRACKS)}, got {self.track!r}")
 
     # -- the two steps ------------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, image: np.ndarray, depth: np.ndarray | None = None) -> dict[str, Any]:
@@ -146,19 +147,23 @@ class Degradation:
 
 def check_param_names(cls: type[Degradation], params: dict[str, Any]) -> None:
     valid = cls.param_names()
+    if not isinstance(params, dict):
+        raise ParameterError(f"{cls.name}: params must be a JSON object of {', '.join(valid)}, got {type(params).__name__}")
     unknown = sorted(set(params) - set(valid))
     missing = sorted(set(valid) - set(params))
     if unknown or missing:
         parts = [f"unknown {', '.join(unknown)}" if unknown else "", f"missing {', '.join(missing)}" if missing else ""]
-        raise ValueError(f"{cls.name}: bad parameters ({'; '.join(p for p in parts if p)}); valid parameters: {', '.join(valid)}")
+        raise ParameterError(f"{cls.name}: bad parameters ({'; '.join(p for p in parts if p)}); valid parameters: {', '.join(valid)}")
 
 
-def check_range(name: str, key: str, value: float, lo: float | None = None, hi: float | None = None) -> None:
-    """Raise a ValueError naming the degradation, the parameter and the valid interval."""
-    bad = not np.isfinite(value) or (lo is not None and value < lo) or (hi is not None and value > hi)
-    if bad:
-        interval = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
-        raise ValueError(f"{name}: parameter {key}={value!r} is outside the valid range {interval}")
+def check_range(name: str, key: str, value: Any, lo: float | None = None, hi: float | None = None) -> None:
+    """Raise a :class:`ParameterError` naming the degradation, the parameter, its value and the valid
+    interval, for a value that is not a real number (bool, string, list, None, NaN, inf) or lies outside [lo, hi]."""
+    interval = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ParameterError(f"{name}: parameter {key}={value!r} must be a number in {interval}")
+    if not np.isfinite(value) or (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ParameterError(f"{name}: parameter {key}={value!r} is outside the valid range {interval}")
 
 
 def spatial_scale(image: np.ndarray) -> float:

@@ -21,6 +21,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from uirbench.errors import UserError
+
 SCHEMA_VERSION = 1
 ENTRIES_DIR = "leaderboard/entries"
 """Default entries folder (relative to the repository root); the rendered board goes to its parent."""
@@ -39,7 +41,7 @@ _SUBMISSION = {"sha256", "images"}
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
 
 
-class EntryError(ValueError):
+class EntryError(UserError):
     """An entry that does not follow the schema; the message names the file and the field."""
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from uirbench.errors import UserError
 from uirbench.leaderboard.entry import ENTRIES_DIR
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -43,7 +44,7 @@ MAX_RATIO = 100
 """Largest accepted uncompressed/compressed size ratio of a zip member (PNGs barely compress further)."""
 
 
-class SubmissionError(ValueError):
+class SubmissionError(UserError):
     """A refused submission; the message names the file and the problem."""
 
 
