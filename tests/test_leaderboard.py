@@ -273,7 +273,7 @@ def _bad_submissions(root: Path, data: Path, identity: Path) -> dict[str, tuple[
     shutil.copytree(data, tampered)
     manifest = tampered / "test" / "metadata.jsonl"
     manifest.write_text(manifest.read_text().replace('"copy": 0', '"copy": 1', 1))  # a semantic field: the fingerprint covers it
-    cases["fingerprint"] = (identity, tampered, "does not match its fingerprint")
+    cases["fingerprint"] = (identity, tampered, "the dataset was edited")
     return cases
 
 

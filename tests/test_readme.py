@@ -34,3 +34,12 @@ def test_readme_states_the_fingerprint_recipe_and_the_current_pins():
     assert RECIPE_TEXT in text
     pins = json.loads((ROOT / "tests" / "golden" / f"{DEFAULT_SUITE}.json").read_text())
     assert f"| {DEFAULT_SUITE} | `{pins['generate_default']}` | `{pins['generate_limit_2']}` |" in text
+
+
+def test_readme_names_the_weight_files_where_the_code_looks_for_them():
+    from uirbench.metrics.weights import ALEXNET, FID_INCEPTION, LPIPS_ALEX_LINEAR
+
+    text = " ".join((ROOT / "README.md").read_text().split())
+    for weight in (ALEXNET, LPIPS_ALEX_LINEAR, FID_INCEPTION):
+        assert f"DIR/hub/{weight.store}/{weight.name}" in text, weight.name
+    assert "never downloads" in text and "downloaded on first use" not in text

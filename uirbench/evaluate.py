@@ -25,7 +25,7 @@ import numpy as np
 
 from uirbench.card import severity_label
 from uirbench.io import ImageError, read_image, to_numpy, to_tensor, write_bytes, write_image, write_json
-from uirbench.manifest import load_manifest, recorded_fingerprint
+from uirbench.manifest import ManifestError, load_manifest, pixel_sha256, read_json, recorded_fingerprint
 from uirbench.stats import summarize
 
 QUANTISATION = "restored images rounded to 8-bit RGB before scoring, like submitted PNGs"
@@ -58,9 +58,21 @@ def load_split(data: Path, split: str) -> list[dict[str, Any]]:
         raise ValueError(f"--data {data}: not a uirbench dataset (no suite.json); create one with `uirbench generate --out {data}`")
     if not (data / split / "metadata.jsonl").exists():
         available = sorted(p.parent.name for p in data.glob("*/metadata.jsonl"))
-        raise ValueError(f"--split {split}: {data} has no finished split {split!r}; available: {', '.join(available) or 'none'}")
-    recorded_fingerprint(data)  # fail before scoring, not after, when the dataset's identity is unreadable or outdated
+        raise ValueError(f"--split {split}: {data} has no finished split {split!r} (no {split}/metadata.jsonl); "
+                         f"available: {', '.join(available) or 'none'}")
+    from uirbench.verify import checked_fingerprint
+
+    checked_fingerprint(data)  # before scoring, not after: an unreadable, outdated or edited dataset is refused
     return load_manifest(data, split)
+
+
+def suite_name(data: Path) -> str:
+    """The suite name recorded in ``data/suite.json``; an unreadable file is an error naming it."""
+    meta = read_json(data / "suite.json")
+    name = meta.get("suite", {}).get("name") if isinstance(meta, dict) and isinstance(meta.get("suite"), dict) else None
+    if not isinstance(name, str):
+        raise ManifestError(f"{data / 'suite.json'}: no suite name (suite.name); regenerate the dataset")
+    return name
 
 
 def _batches(rows: list[dict[str, Any]], batch_size: int) -> list[list[dict[str, Any]]]:
@@ -72,10 +84,19 @@ def _batches(rows: list[dict[str, Any]], batch_size: int) -> list[list[dict[str,
 
 
 def _read_pair(split_dir: Path, row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        return read_image(split_dir / row["input_file_name"]), read_image(split_dir / row["target_file_name"])
-    except ImageError as exc:
-        raise ImageError(f"pair {row['input_file_name']}: {exc}") from exc
+    """The (degraded, clean) images of a row, checked against the manifest's pixel hashes."""
+    pair = []
+    for key in ("input", "target"):
+        path = split_dir / row[f"{key}_file_name"]
+        try:
+            image = read_image(path)
+        except ImageError as exc:
+            raise ImageError(f"pair {row['input_file_name']}: {exc}") from exc
+        if pixel_sha256(image) != row[f"{key}_pixels"]:
+            raise ManifestError(f"{path}: pixels differ from the manifest ({key}_pixels): the file was changed after "
+                                "generation; `uirbench verify` lists every such file, regenerate the dataset to repair it")
+        pair.append(image)
+    return pair[0], pair[1]
 
 
 def _check_output(restored: Any, inputs: Any, batch: list[dict[str, Any]], model_name: str) -> None:
@@ -98,6 +119,8 @@ def load_metrics(config: EvaluateConfig) -> tuple[dict[str, Any], dict[str, Any]
     from uirbench.metrics import InceptionFeatures
     from uirbench.registry import METRICS
 
+    if not config.metrics:
+        raise ValueError(f"--metrics: no metric selected; give a comma-separated list of {', '.join(METRICS.names())}")
     options = {"color_space": config.color_space, "crop_border": config.crop_border, "weights_dir": config.weights_dir}
     per_image, set_level = {}, {}
     for name in config.metrics:
@@ -236,7 +259,7 @@ def score_restored(config: EvaluateConfig, rows: list[dict[str, Any]], metrics: 
     summary = summarise(records, per_image_names)
     summary["set_metrics"] = _set_level(set_metrics, features)
     fingerprint = recorded_fingerprint(data)
-    suite = json.loads((data / "suite.json").read_text())["suite"]["name"]
+    suite = suite_name(data)
     summary["model"] = model_info
     summary["dataset"] = {"dir": str(data), "suite": suite, "split": config.split, "fingerprint": fingerprint, "pairs": len(rows)}
     summary["metric_spec"] = {**metric_spec(per_image_names, color_space=config.color_space, crop_border=config.crop_border),

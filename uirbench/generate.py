@@ -36,7 +36,7 @@ import numpy as np
 
 from uirbench import __version__
 from uirbench.io import ImageError, encode_png, sha256_file, write_bytes, write_json
-from uirbench.manifest import FINGERPRINT_RECIPE, MANIFEST, fingerprint, pixel_sha256
+from uirbench.manifest import FINGERPRINT_RECIPE, MANIFEST, ManifestError, fingerprint, pixel_sha256, read_json
 from uirbench.sources import SourceItem, read_item, resolve
 from uirbench.suites import Suite, get_suite
 
@@ -171,10 +171,10 @@ def process_image(task: ImageTask) -> dict[str, Any]:
     try:
         image, depth = read_item(item)
         if min(image.shape[:2]) < suite.min_side:
-            raise ImageError(f"{item.path or item.origin}: {image.shape[1]}x{image.shape[0]} px is smaller than suite "
+            raise ImageError(f"{item.origin if item.path else item.image_id}: {image.shape[1]}x{image.shape[0]} px is smaller than suite "
                              f"{suite.name}'s minimum side of {suite.min_side} px")
     except (ImageError, OSError) as exc:
-        return {"image_id": item.image_id, "error": str(exc), "source": item.path or item.origin}
+        return {"image_id": item.image_id, "error": str(exc), "source": item.origin}
     split_dir = out / task.split
     target_name = f"target/{item.image_id}.png"
     target_sha = _write_once(split_dir / target_name, encode_png(image))
@@ -275,13 +275,24 @@ def read_journals(out: Path) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def _identity(config: GenerateConfig, suite: Suite) -> dict[str, Any]:
+def source_images(items: list[SourceItem]) -> dict[str, str | None]:
+    """Image id -> pixel hash of each chosen source image (None if it cannot be read: the run reports it)."""
+    pixels: dict[str, str | None] = {}
+    for item in items:
+        try:
+            pixels[item.image_id] = pixel_sha256(read_item(item)[0])
+        except (ImageError, OSError):
+            pixels[item.image_id] = None
+    return pixels
+
+
+def _identity(config: GenerateConfig, suite: Suite, images: dict[str, str | None]) -> dict[str, Any]:
     import cv2
     import PIL
 
     return {
         "suite": suite.to_json(), "seed": config.seed, "source": config.source, "limit": config.limit,
-        "splits": list(config.splits) if config.splits else None,
+        "splits": list(config.splits) if config.splits else None, "images": images,
         "versions": {"uirbench": __version__, "numpy": np.__version__, "opencv": cv2.__version__, "pillow": PIL.__version__,
                      "python": sys.version.split()[0]},
     }
@@ -290,16 +301,31 @@ def _identity(config: GenerateConfig, suite: Suite) -> dict[str, Any]:
 def _check_out_dir(out: Path, identity: dict[str, Any], command: str) -> None:
     meta = out / "suite.json"
     if meta.exists():
-        old = json.loads(meta.read_text())
+        old = read_json(meta)
+        if not isinstance(old, dict) or not isinstance(old.get("suite"), dict):
+            raise ManifestError(f"{meta}: not a uirbench suite.json; choose another --out or delete that folder")
         for key in ("suite", "seed", "source", "limit", "splits"):
             if old.get(key) != identity[key]:
                 shown = old.get(key) if key != "suite" else old["suite"]["name"]
                 raise ValueError(f"--out {out}: holds a dataset made with a different {key} ({shown!r}); "
                                  "refusing to mix them. Choose another --out or delete that folder")
+        if old.get("images") != identity["images"]:
+            raise ValueError(f"--out {out}: the source's images changed since this dataset was started "
+                             f"({_image_changes(old.get('images') or {}, identity['images'])}); refusing to mix two datasets. "
+                             "Restore the source, or choose another --out (or delete that folder) to start over")
         return
     if out.exists() and any(out.iterdir()):
         raise ValueError(f"--out {out}: folder exists, is not empty and holds no uirbench suite.json; choose another --out")
     write_json(meta, {**identity, "command": command})
+
+
+def _image_changes(old: dict[str, Any], new: dict[str, Any], shown: int = 5) -> str:
+    parts = []
+    for label, names in (("added", sorted(set(new) - set(old))), ("removed", sorted(set(old) - set(new))),
+                         ("pixels changed", sorted(k for k in set(old) & set(new) if old[k] != new[k]))):
+        if names:
+            parts.append(f"{label}: {', '.join(names[:shown])}{', ...' if len(names) > shown else ''} ({len(names)})")
+    return "; ".join(parts)
 
 
 def finalize(out: Path, planned: dict[str, list[str]], suite: str, seed: int) -> dict[str, Any] | None:
@@ -339,7 +365,8 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
         raise ValueError(f"--limit {config.limit}: must be >= 1 (or left out to use every source image)")
     out = Path(config.out)
     items = resolve(config.source, config.depth_dir)
-    identity = _identity(config, suite)
+    chosen = choose_images(suite, items, config.splits, config.limit)
+    identity = _identity(config, suite, source_images(chosen))
     _check_out_dir(out, identity, config.command)
     all_tasks = plan(suite, items, config.splits, config.limit, (0, 1))
     planned = {}

@@ -78,13 +78,18 @@ def _png_bit_depth(data: bytes) -> int | None:
     return None
 
 
+def display_path(path: str | os.PathLike[str]) -> str:
+    """``path`` as printable text: bytes that are not UTF-8 (e.g. a Latin-1 file name) shown as ``\\xff`` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def read_image(path: str | os.PathLike[str], *, max_pixels: int | None = None) -> np.ndarray:
     """Read an image file as HxWx3 uint8 RGB (see :func:`decode_image`); errors name the file."""
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
-        raise ImageError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
-    return decode_image(data, str(path), max_pixels=max_pixels)
+        raise ImageError(f"{display_path(path)}: cannot read file ({exc.strerror or exc})") from exc
+    return decode_image(data, display_path(path), max_pixels=max_pixels)
 
 
 def decode_image(data: bytes, name: str, *, max_pixels: int | None = None) -> np.ndarray:
@@ -103,7 +108,8 @@ def decode_image(data: bytes, name: str, *, max_pixels: int | None = None) -> np
             width, height = probe.size
             fmt = probe.format
     except Exception as exc:
-        raise ImageError(f"{name}: not a readable image ({exc})") from exc
+        reason = "unknown or unsupported image format" if type(exc).__name__ == "UnidentifiedImageError" else str(exc)
+        raise ImageError(f"{name}: not a readable image ({reason})") from exc
     if width * height > max_pixels:
         raise ImageError(f"{name}: {width}x{height} = {width * height:,} pixels exceeds the limit of "
                          f"{max_pixels:,} (decompression-bomb guard)")
@@ -113,7 +119,7 @@ def decode_image(data: bytes, name: str, *, max_pixels: int | None = None) -> np
         except ImageError as exc:
             raise ImageError(f"{name}: {exc}") from exc
         if array is not None:
-            return check_rgb(array, name)
+            return check_rgb(_exif_oriented(array, data), name)
     try:
         with Image.open(io.BytesIO(data)) as img:
             img.load()
@@ -124,6 +130,27 @@ def decode_image(data: bytes, name: str, *, max_pixels: int | None = None) -> np
     except Exception as exc:
         raise ImageError(f"{name}: corrupt or truncated image ({exc})") from exc
     return check_rgb(array, name)
+
+
+_EXIF_ORIENTATION = 0x0112
+
+
+def _exif_oriented(array: np.ndarray, data: bytes) -> np.ndarray:
+    """Apply the EXIF orientation tag of ``data`` (values 1-8, TIFF 6.0 / EXIF 2.3) to an HxWxC array,
+    as ``PIL.ImageOps.exif_transpose`` does for 8-bit images (OpenCV's IMREAD_UNCHANGED ignores it)."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            orientation = img.getexif().get(_EXIF_ORIENTATION, 1)
+    except Exception:  # an unreadable EXIF block: Pillow's own path ignores it too
+        orientation = 1
+    steps = {
+        2: lambda a: a[:, ::-1], 3: lambda a: a[::-1, ::-1], 4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2), 6: lambda a: np.rot90(a, -1), 7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
+    return np.ascontiguousarray(steps[orientation](array)) if orientation in steps else array
 
 
 def _read_high_bit_depth(data: bytes) -> np.ndarray | None:

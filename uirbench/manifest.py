@@ -34,6 +34,8 @@ SEMANTIC_FIELDS = ("input_file_name", "target_file_name", "image_id", "degradati
                    "track", "copy", "params", "input_pixels", "target_pixels")
 """Row fields that define a pair. Everything else in a row (file hashes, sizes, input PSNR/SSIM,
 source, licence, depth-map name) describes it and may be recomputed without changing the dataset."""
+REQUIRED_FIELDS = (*SEMANTIC_FIELDS, "height", "width")
+"""Fields every manifest row must have (the stages read them)."""
 
 RECIPE_TEXT = """\
 The fingerprint identifies the pixels, not the PNG bytes: re-encoding the files (another encoder or
@@ -81,10 +83,6 @@ def _line(obj: Mapping[str, Any]) -> bytes:
 
 def semantic_row(row: Mapping[str, Any], split: str) -> dict[str, Any]:
     """The part of a manifest row that enters the fingerprint (``params`` parsed, floats rounded)."""
-    missing = [key for key in SEMANTIC_FIELDS if key not in row]
-    if missing:
-        raise ManifestError(f"row {row.get('input_file_name', '?')!r} lacks {', '.join(missing)} (written by an older "
-                            "uirbench without pixel hashes? regenerate the dataset)")
     fields = {key: row[key] for key in SEMANTIC_FIELDS}
     fields["params"] = _round_floats(json.loads(row["params"]))
     return {**fields, "split": split}
@@ -136,8 +134,19 @@ def load_manifest(out: Path, split: str) -> list[dict[str, Any]]:
             row = json.loads(line)
         except json.JSONDecodeError as exc:
             raise ManifestError(f"{path}, line {number}: not valid JSON ({exc.msg})") from exc
-        if not isinstance(row, dict) or not isinstance(row.get("input_file_name"), str) \
-                or not isinstance(row.get("target_file_name"), str):
-            raise ManifestError(f"{path}, line {number}: not a manifest row (needs input_file_name and target_file_name)")
+        if not isinstance(row, dict):
+            raise ManifestError(f"{path}, line {number}: not a manifest row (a JSON object)")
+        missing = [key for key in REQUIRED_FIELDS if key not in row]
+        if missing:
+            raise ManifestError(f"{path}, line {number}: missing {', '.join(missing)} (a dataset from an older uirbench, "
+                                "without pixel hashes? regenerate it)")
+        bad = [key for key in ("input_file_name", "target_file_name", "params") if not isinstance(row[key], str)]
+        bad += [key for key in ("height", "width") if not isinstance(row[key], int) or isinstance(row[key], bool)]
+        if bad:
+            raise ManifestError(f"{path}, line {number}: wrong type for {', '.join(bad)}")
+        try:
+            json.loads(row["params"])
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{path}, line {number}: params is not valid JSON ({exc.msg})") from exc
         rows.append(row)
     return rows

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from uirbench.io import IMAGE_SUFFIXES, ImageError, decode_image, read_image
+from uirbench.io import IMAGE_SUFFIXES, ImageError, decode_image, display_path, read_image
 
 
 @dataclass(frozen=True)
@@ -91,11 +91,16 @@ def motorcycle_depth() -> np.ndarray:
 
 
 def folder_items(root: str | os.PathLike[str], depth_dir: str | os.PathLike[str] | None = None) -> list[SourceItem]:
-    """Every image file below ``root`` (recursive, sorted by relative path)."""
+    """Every image file below ``root`` (recursive, sorted by relative path).
+
+    Symbolic links to files are followed; a link that cannot be followed (dangling, or a loop) is
+    kept, so reading it stops the run naming it, or lists it in ``skipped.jsonl`` with ``--skip-bad``,
+    rather than vanishing from the dataset. File names that are not UTF-8 are shown escaped.
+    """
     root = Path(root)
     if not root.is_dir():
         raise ImageError(f"--source {root}: not a folder (expected 'builtin', a folder of images, or hf:<dataset-id>[:split])")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and (p.is_file() or p.is_symlink()))
     if not files:
         raise ImageError(f"--source {root}: no image files ({', '.join(IMAGE_SUFFIXES)}) found in this folder or below")
     depth_root = Path(depth_dir) if depth_dir else root.with_name(root.name + "_depth")
@@ -104,12 +109,13 @@ def folder_items(root: str | os.PathLike[str], depth_dir: str | os.PathLike[str]
         rel = path.relative_to(root).with_suffix("")
         image_id = re.sub(r"[^A-Za-z0-9._-]+", "_", rel.as_posix().replace("/", "__"))
         if image_id in seen:
-            raise ImageError(f"{path}: image id {image_id!r} is also the id of {seen[image_id]}; rename one of them")
+            raise ImageError(f"{display_path(path)}: image id {image_id!r} is also the id of {display_path(seen[image_id])}; "
+                             "rename one of them")
         seen[image_id] = path
         depth = next((str(c) for c in (depth_root / rel.with_suffix(".png"), depth_root / rel.with_suffix(".npy")) if c.is_file()),
                      None)
         items.append(SourceItem(image_id=image_id, path=str(path), depth_path=depth, license="see source folder",
-                                origin=str(path)))
+                                origin=display_path(path)))
     return items
 
 

@@ -38,6 +38,31 @@ def _suite_identity(out: Path) -> tuple[str, int]:
     return name, seed
 
 
+def _count_problems(out: Path, listed: Any, manifests: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Splits whose manifest is missing or holds another number of rows than fingerprint.json lists."""
+    problems = []
+    for split, count in (listed.items() if isinstance(listed, dict) else ()):
+        found = len(manifests[split]) if split in manifests else None
+        if found != count and (out / split / MANIFEST).exists() == (split in manifests):
+            shown = "missing" if found is None else f"{found} rows"
+            problems.append(f"{split}/{MANIFEST}: {shown}, but fingerprint.json lists {count} {split} pairs")
+    return problems
+
+
+def checked_fingerprint(out: Path) -> str:
+    """The fingerprint recomputed from every manifest and ``suite.json``, after checking that it equals
+    ``fingerprint.json``'s (no decoding: a fast guard for evaluate); a mismatch is a :class:`ManifestError`."""
+    manifests = {p.parent.name: load_manifest(out, p.parent.name) for p in sorted(out.glob(f"*/{MANIFEST}"))}
+    recomputed = fingerprint(*_suite_identity(out), manifests)
+    recorded = recorded_fingerprint(out)
+    for problem in _count_problems(out, read_json(out / "fingerprint.json").get("pairs"), manifests):
+        raise ManifestError(f"{out}/{problem}")
+    if recorded != recomputed:
+        raise ManifestError(f"{out / 'fingerprint.json'}: records {recorded[:12]}... but the manifests and suite.json give "
+                            f"{recomputed[:12]}...: the dataset was edited; `uirbench verify {out}` lists what differs")
+    return recomputed
+
+
 def _check_file(path: Path, label: str, row: dict[str, Any], key: str, problems: list[str], reencoded: list[str]) -> None:
     if not path.is_file():
         problems.append(f"{label}: missing")
@@ -87,8 +112,11 @@ def verify(out: str | os.PathLike[str], expected: str | None = None) -> dict[str
     recomputed = recorded = None
     try:
         recorded = recorded_fingerprint(out)
+        listed = read_json(out / "fingerprint.json").get("pairs")
     except ManifestError as exc:
         problems.append(str(exc))
+        listed = None
+    problems += _count_problems(out, listed, manifests)
     try:
         recomputed = fingerprint(*_suite_identity(out), manifests)
     except ManifestError as exc:

@@ -193,7 +193,7 @@ def load_entry(path: str | Path) -> dict[str, Any]:
                            object_pairs_hook=_refuse_duplicates)
     except EntryError as exc:
         raise EntryError(f"{path}: {exc}") from exc
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise EntryError(f"{path}: not a readable JSON entry ({exc})") from exc
     return validate_entry(entry, where=str(path))
 
