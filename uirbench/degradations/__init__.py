@@ -25,7 +25,13 @@ def create(name: str, severity: int | None = 3, track: str = "train") -> Degrada
 
 
 def families(name: str) -> list[str]:
-    """Family labels of a degradation, recipe or chain: ``blur+noise+jpeg`` -> [blur, jpeg, noise] (sorted)."""
+    """Family labels of a degradation, recipe or chain (sorted).
+
+    >>> families("blur+noise+jpeg")
+    ['blur', 'jpeg', 'noise']
+    >>> families("camera-noise")
+    ['noise']
+    """
     deg = create(name, severity=1)
     stages = deg.stages if isinstance(deg, Mixed) else (name,)
     return sorted({DEGRADATIONS.meta(s)["family"] for s in stages})
