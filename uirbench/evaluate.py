@@ -26,6 +26,7 @@ import numpy as np
 from uirbench.card import severity_label
 from uirbench.io import ImageError, read_image, to_numpy, to_tensor, write_bytes, write_image, write_json
 from uirbench.manifest import ManifestError, load_manifest, pixel_sha256, read_json, recorded_fingerprint
+from uirbench.progress import Progress
 from uirbench.stats import summarize
 
 QUANTISATION = "restored images rounded to 8-bit RGB before scoring, like submitted PNGs"
@@ -227,8 +228,6 @@ def score_restored(config: EvaluateConfig, rows: list[dict[str, Any]], metrics: 
     ``model_info``, dataset (suite, split, recorded fingerprint, pairs) and metric spec; and the wall time
     of the read-restore-score loop in seconds.
     """
-    from tqdm import tqdm
-
     from uirbench.metrics import metric_spec
 
     per_image_metrics, set_metrics = metrics
@@ -237,7 +236,7 @@ def score_restored(config: EvaluateConfig, rows: list[dict[str, Any]], metrics: 
     split_dir = data / config.split
     records, features = [], defaultdict(lambda: defaultdict(list))
     start = time.perf_counter()
-    with tqdm(total=len(rows), unit="img", desc=desc, disable=None, dynamic_ncols=True) as bar:
+    with Progress(len(rows), "img", desc) as bar:
         for batch in _batches(rows, config.batch_size):
             pairs = [_read_pair(split_dir, row) for row in batch]
             inputs = to_tensor([p[0] for p in pairs]).to(config.device)

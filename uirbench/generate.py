@@ -37,6 +37,7 @@ import numpy as np
 from uirbench import __version__
 from uirbench.io import ImageError, encode_png, sha256_file, write_bytes, write_json
 from uirbench.manifest import FINGERPRINT_RECIPE, MANIFEST, ManifestError, fingerprint, pixel_sha256, read_json
+from uirbench.progress import Progress
 from uirbench.sources import SourceItem, read_item, resolve
 from uirbench.suites import Suite, get_suite
 
@@ -350,8 +351,6 @@ def finalize(out: Path, planned: dict[str, list[str]], suite: str, seed: int) ->
 
 def generate(config: GenerateConfig) -> dict[str, Any]:
     """Run (or resume) a generation; returns the summary printed by the CLI."""
-    from tqdm import tqdm
-
     start = time.perf_counter()
     suite = get_suite(config.suite)
     index, count = config.shard
@@ -382,22 +381,21 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     total = sum(len(t.pairs) for t in todo)
     journal = Journal(out / ROWS_DIR / f"shard-{index}-of-{count}.jsonl")
     written, skipped = 0, []
-    bar = tqdm(total=total, unit="pair", desc=f"generate {suite.name}", disable=None, dynamic_ncols=True)
-    try:
-        for result in _run_tasks(todo, config, out, suite):
-            if "error" in result:
-                if not config.skip_bad:
-                    raise ImageError(result["error"] + " (use --skip-bad to skip such images and list them in skipped.jsonl)")
-                skipped.append(result)
-                _append_skipped(out, result)
-                bar.update(next(len(t.pairs) for t in todo if t.item.image_id == result["image_id"]))
-                continue
-            journal.append([{**row, "split": result["split"]} for row in result["rows"]])
-            written += len(result["rows"])
-            bar.update(len(result["rows"]))
-    finally:
-        bar.close()
-        journal.close()
+    with Progress(total, "pair", f"generate {suite.name}") as bar:
+        try:
+            for result in _run_tasks(todo, config, out, suite):
+                if "error" in result:
+                    if not config.skip_bad:
+                        raise ImageError(result["error"] + " (use --skip-bad to skip such images and list them in skipped.jsonl)")
+                    skipped.append(result)
+                    _append_skipped(out, result)
+                    bar.update(next(len(t.pairs) for t in todo if t.item.image_id == result["image_id"]))
+                    continue
+                journal.append([{**row, "split": result["split"]} for row in result["rows"]])
+                written += len(result["rows"])
+                bar.update(len(result["rows"]))
+        finally:
+            journal.close()
     skipped_ids = skipped_before | {s["image_id"] for s in skipped}
     planned = {split: [n for n in names if n.split("/", 1)[1].split("__", 1)[0] not in skipped_ids]
                for split, names in planned.items()}
