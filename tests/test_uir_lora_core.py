@@ -12,6 +12,7 @@ import time
 import pytest
 import torch
 
+from uirbench.errors import CheckpointError
 from uirbench.restorer import Restorer, restore
 from uirbench.uir_lora import lora
 from uirbench.uir_lora.backbone import (
@@ -153,7 +154,7 @@ def test_save_backbone_over_an_old_one_is_all_or_nothing(base, tmp_path, monkeyp
         next(other.unet.parameters()).add_(1.0)
     save_backbone(base, tmp_path / "bb")
     save_backbone(other, tmp_path / "bb")  # replaces the old one; no temporary folders left behind
-    assert sorted(p.name for p in (tmp_path / "bb").iterdir()) == ["backbone.json", "restorer.safetensors", "unet", "vae"]
+    assert sorted(p.name for p in (tmp_path / "bb").iterdir()) == ["backbone.json", "checksums.json", "restorer.safetensors", "unet", "vae"]
     x = images(1)
     assert torch.equal(run(load_backbone(str(tmp_path / "bb")).eval(), x), run(other, x))
 
@@ -163,8 +164,8 @@ def test_save_backbone_over_an_old_one_is_all_or_nothing(base, tmp_path, monkeyp
     monkeypatch.setattr(type(base.unet), "save_pretrained", killed)
     with pytest.raises(KeyboardInterrupt):
         save_backbone(base, tmp_path / "bb")
-    assert not (tmp_path / "bb" / "backbone.json").exists()  # no longer marked complete: never half old, half new
-    with pytest.raises(BackboneError, match="incomplete backbone"):
+    assert not (tmp_path / "bb" / "checksums.json").exists()  # no longer marked complete: never half old, half new
+    with pytest.raises(CheckpointError, match=r"checksums\.json is missing: the save was interrupted"):
         load_backbone(str(tmp_path / "bb"))
 
 

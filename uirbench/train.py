@@ -8,10 +8,16 @@ is a :class:`Task` (a model, its loss, its validation and how it is saved); the 
 * AMP on GPU (``bf16``/``fp16`` autocast; master weights stay fp32);
 * batches that are a pure function of ``(seed, step)`` (``uirbench.data``), so ``--resume``
   continues exactly: the loss curve equals an uninterrupted run's on CPU;
-* checkpoints every ``save_every`` steps and at the end: the model (``model.json`` +
-  weights, EMA weights when enabled) at the top of ``--out`` for ``evaluate --checkpoint``, and the
+* checkpoints every ``save_every`` steps and at the end: first the model (``model.json`` +
+  weights, EMA weights when enabled) at the top of ``--out`` for ``evaluate --checkpoint``, then the
   full state (weights, optimizer, scheduler, EMA, RNG, step) under ``state/step-N`` (written to a
-  temporary folder, then renamed; the last two are kept);
+  temporary folder with its ``checksums.json``, then renamed; the last two are kept). A state
+  therefore exists only once the model saved before it is complete;
+* ``--resume`` checks the newest state against its ``checksums.json`` before loading it. A damaged
+  one (or one whose loading fails) is refused with the file at fault and the way out: the previous
+  intact state is named, to resume from after deleting the damaged folder, or, with none left,
+  starting over. It is never skipped silently: that would drop finished steps without a word, and the
+  next save would rotate the evidence away;
 * validation PSNR on the val split every ``val_every`` steps; logs to ``logs/train.csv`` and
   TensorBoard (``logs/tb``); a progress bar with loss, lr, it/s and ETA.
 """
@@ -29,6 +35,8 @@ from typing import Any, Protocol
 
 import torch
 
+from uirbench import checksums
+from uirbench.errors import CheckpointError
 from uirbench.io import write_json
 from uirbench.recipes import Recipe
 
@@ -48,7 +56,8 @@ class Task(Protocol):
 
     def validate(self, module: torch.nn.Module, device: torch.device) -> dict[str, float]: ...
 
-    def save(self, module: torch.nn.Module, out: Path, extra: dict[str, Any]) -> None: ...
+    def save(self, module: torch.nn.Module, out: Path, extra: dict[str, Any]) -> None:
+        """Write the checkpoint into ``out``, ending with its ``checksums.json`` (``uirbench.checksums``)."""
 
 
 @dataclass(frozen=True)
@@ -122,9 +131,62 @@ def lr_lambda(recipe: Recipe):
     return factor
 
 
+def _states(out: Path) -> list[Path]:
+    """The run's saved states, oldest first."""
+    return sorted((out / STATE_DIR).glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+
+
 def _latest_state(out: Path) -> Path | None:
-    states = sorted((out / STATE_DIR).glob("step-*"), key=lambda p: int(p.name.split("-")[1]))
+    states = _states(out)
     return states[-1] if states else None
+
+
+def _load_state(accelerator: Any, out: Path, state: Path) -> None:
+    """Verify ``state`` against its checksums, then load it; a damaged one is refused with the way out."""
+    try:
+        checksums.verify(state, "--resume: the training state")
+        try:
+            accelerator.load_state(str(state))
+        except Exception as exc:
+            raise checksums.unreadable(_damaged_file(state) or state, exc) from exc
+    except CheckpointError as exc:
+        states = _states(out)
+        earlier = next((s for s in reversed(states[:states.index(state)]) if not checksums.problems(s)), None)
+        if earlier is None:
+            hint = f"No intact earlier state is left in {out / STATE_DIR}: start over (delete {out} and run the command again)."
+        else:
+            hint = f"Resume from the previous intact state {earlier.name} instead: delete {state} and run the same command again."
+        raise CheckpointError(f"{exc} {hint}") from exc
+
+
+def _damaged_file(state: Path) -> Path | None:
+    """The first file of ``state`` whose container is damaged (a safetensors header that does not fit the file, a
+    torch.save zip archive with a bad structure or CRC: accelerate writes only these), to name it after a failed load."""
+    import zipfile
+
+    from safetensors import safe_open
+
+    for path in sorted(state.iterdir()):
+        try:
+            if path.suffix == ".safetensors":
+                with safe_open(str(path), framework="pt"):
+                    pass
+            elif path.suffix in (".bin", ".pkl"):
+                with zipfile.ZipFile(path) as archive:
+                    if archive.testzip() is not None:
+                        return path
+        except Exception:
+            return path
+    return None
+
+
+def rewrite_hint(out: Path) -> str:
+    """How to write the final checkpoint of the run in ``out`` again (exact on CPU: batches depend only on seed and step)."""
+    states = _states(out)
+    if len(states) < 2:
+        return "Train it again (`uirbench train` with a new --out)."
+    return (f"To write it again, delete the newest training state {states[-1]} and run the same `uirbench train` command with "
+            f"--resume: it repeats the steps after {states[-2].name} and saves the checkpoint again (or train again with a new --out).")
 
 
 def _truncate_log(path: Path, step: int) -> None:
@@ -213,7 +275,7 @@ def run(task: Task, recipe: Recipe, engine: EngineConfig) -> dict[str, Any]:
     if engine.resume:
         if state is None:
             raise ValueError(f"--resume: {out} holds no saved state ({out}/{STATE_DIR}/step-*); start without --resume")
-        accelerator.load_state(str(state))
+        _load_state(accelerator, out, state)
         if accelerator.is_main_process:
             _truncate_log(out / "logs" / "train.csv", counter.step)
     elif state is not None or (out / "train.json").exists():
@@ -284,15 +346,6 @@ def _checkpoint(task: Task, module: Any, accelerator: Any, ema: EMA | None, out:
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
-    final = out / STATE_DIR / f"step-{step:07d}"
-    tmp = out / STATE_DIR / f".tmp-step-{step:07d}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    accelerator.save_state(str(tmp))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
-    for old in sorted((out / STATE_DIR).glob("step-*"), key=lambda p: int(p.name.split("-")[1]))[:-2]:
-        shutil.rmtree(old)
     model = accelerator.unwrap_model(module)
     if ema is not None:
         ema.swap(model)
@@ -301,6 +354,16 @@ def _checkpoint(task: Task, module: Any, accelerator: Any, ema: EMA | None, out:
     finally:
         if ema is not None:
             ema.swap(model)
+    final = out / STATE_DIR / f"step-{step:07d}"
+    tmp = out / STATE_DIR / f".tmp-step-{step:07d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.save_state(str(tmp))
+    checksums.seal(tmp)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(tmp, final)
+    for old in _states(out)[:-2]:
+        shutil.rmtree(old)
 
 
 def read_log(out: str | Path) -> list[dict[str, str]]:

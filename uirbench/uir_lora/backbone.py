@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from uirbench import checksums
+
 DEFAULT_SOURCE = "stabilityai/sd-turbo"
 DEFAULT_PROMPT = "a sharp, clean, high quality photo"
 FORMAT = "uirbench-one-step-backbone"
@@ -264,10 +266,12 @@ def _has_adapters(model: OneStepRestorer) -> bool:
 
 def save_backbone(model: OneStepRestorer, directory: str | Path) -> Path:
     """Write ``vae/`` and ``unet/`` (diffusers ``save_pretrained``), ``restorer.safetensors`` (prompt
-    embedding, skip convs) and ``backbone.json``. Adapters are saved separately (``lora.save_adapter``).
+    embedding, skip convs), ``backbone.json`` and ``checksums.json``. Adapters are saved separately
+    (``lora.save_adapter``).
 
-    Safe against interruption: ``backbone.json`` marks a complete backbone, so it is removed first and
-    written last; each subfolder is written beside its final name and swapped in, each file atomically.
+    Safe against interruption: ``checksums.json`` (``uirbench.checksums``) marks a complete backbone, so
+    it is removed first and written last; each subfolder is written beside its final name and swapped
+    in, each file atomically.
     """
     import shutil
 
@@ -280,7 +284,7 @@ def save_backbone(model: OneStepRestorer, directory: str | Path) -> Path:
                             "(load it again with load_backbone) and save adapters with uirbench.uir_lora.lora.save_adapter")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "backbone.json").unlink(missing_ok=True)
+    checksums.unseal(directory)
     for name, part in (("vae", model.vae), ("unet", model.unet)):
         tmp, old = directory / f".{name}.tmp", directory / f".{name}.old"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -294,21 +298,29 @@ def save_backbone(model: OneStepRestorer, directory: str | Path) -> Path:
     write_bytes(directory / "restorer.safetensors", save({k: v.detach().contiguous().cpu() for k, v in tensors.items()}))
     meta = {k: v for k, v in asdict(model.config).items() if k not in ("vae", "unet")}
     write_json(directory / "backbone.json", {"format": FORMAT, "version": FORMAT_VERSION, **meta})
+    parts = sorted(p.relative_to(directory).as_posix() for name in ("vae", "unet") for p in (directory / name).rglob("*") if p.is_file())
+    checksums.seal(directory, [*parts, "restorer.safetensors", "backbone.json"])
     return directory
 
 
 def _load_saved(directory: Path) -> OneStepRestorer:
+    """A ``save_backbone`` folder, after checking its files against ``checksums.json`` (an interrupted save has none)."""
     from diffusers import AutoencoderKL, UNet2DConditionModel
     from safetensors.torch import load_file
 
-    meta = json.loads((directory / "backbone.json").read_text())
+    checksums.verify(directory, "backbone")
+    with checksums.loading(directory / "backbone.json"):
+        meta = json.loads((directory / "backbone.json").read_text())
     if meta.pop("format", None) != FORMAT or meta.pop("version", None) != FORMAT_VERSION:
         raise BackboneError(f"{directory / 'backbone.json'}: not a {FORMAT} v{FORMAT_VERSION} file")
-    vae = AutoencoderKL.from_pretrained(directory / "vae", local_files_only=True)
-    unet = UNet2DConditionModel.from_pretrained(directory / "unet", local_files_only=True)
+    with checksums.loading(directory / "vae"):
+        vae = AutoencoderKL.from_pretrained(directory / "vae", local_files_only=True)
+    with checksums.loading(directory / "unet"):
+        unet = UNet2DConditionModel.from_pretrained(directory / "unet", local_files_only=True)
     known = {f.name for f in fields(BackboneConfig)} - {"vae", "unet"}
     config = BackboneConfig(vae={}, unet={}, **{k: v for k, v in meta.items() if k in known})
-    tensors = load_file(str(directory / "restorer.safetensors"))
+    with checksums.loading(directory / "restorer.safetensors"):
+        tensors = load_file(str(directory / "restorer.safetensors"))
     model = OneStepRestorer(vae, unet, tensors.pop("prompt_embedding"), config)
     model.skips.load_state_dict({k.removeprefix("skips."): v for k, v in tensors.items()}, strict=True)
     return model
@@ -357,11 +369,8 @@ def load_backbone(source: str = DEFAULT_SOURCE, *, device: str | torch.device = 
             raise ValueError("load_backbone('tiny') draws random weights: pass generator=torch.Generator().manual_seed(...)")
         return build_backbone(tiny_backbone_config(), generator, device=device, dtype=dtype)
     path = Path(source)
-    if (path / "backbone.json").is_file():
-        model = _load_saved(path)
-    elif (path / "restorer.safetensors").is_file() or (path / ".unet.tmp").exists() or (path / ".vae.tmp").exists():
-        raise BackboneError(f"{path}: an incomplete backbone (no backbone.json: its save_backbone was interrupted); "
-                            "re-run the command that wrote it")
+    if any((path / name).exists() for name in (checksums.MANIFEST, "backbone.json", "restorer.safetensors", ".unet.tmp", ".vae.tmp")):
+        model = _load_saved(path)  # also a save_backbone that was interrupted: refused, it has no checksums.json
     elif path.is_dir() or (source.count("/") == 1 and not source.startswith((".", "/", "~"))):
         model = _load_pretrained(source)
     else:

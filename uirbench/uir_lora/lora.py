@@ -364,13 +364,17 @@ def load_adapter(model: OneStepRestorer, path: str | Path, name: str | None = No
     """
     from safetensors.torch import load_file
 
+    from uirbench.checksums import loading
+
     path = Path(path).with_suffix(".safetensors")
-    meta = json.loads(path.with_suffix(".json").read_text())
+    with loading(path.with_suffix(".json")):
+        meta = json.loads(path.with_suffix(".json").read_text())
     if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
         raise ValueError(f"{path.with_suffix('.json')}: not a {FORMAT} v{FORMAT_VERSION} file")
     config = AdapterConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()})
     name = name or meta["name"]
-    tensors = load_file(str(path))
+    with loading(path):
+        tensors = load_file(str(path))
     _add_uninitialised(model, name, config)
     state = adapter_state(model, name)
     bad = sorted(set(state) ^ set(tensors)) + [k for k in state.keys() & tensors.keys() if state[k].shape != tensors[k].shape]

@@ -8,9 +8,12 @@ adapters some image of the batch uses are stacked, so K = 1 costs one adapter's 
 Checkpoint folder (``save_checkpoint`` / ``from_checkpoint``)::
 
     model.json                 {"model": "uir-lora", "config": UIRLoRAConfig, "adapters": [...], step, command, ...}
-    backbone/                  ``backbone.save_backbone`` (diffusers vae/ + unet/, prompt embedding, skip convs)
+    backbone/                  ``backbone.save_backbone`` (diffusers vae/ + unet/, prompt embedding, skip convs,
+                               and its own checksums.json)
     adapters/<family>.safetensors (+ .json)   one file per adapter (``lora.save_adapter``)
     router.safetensors         the learned router (``router.save_router``), when trained
+    checksums.json             sha256 of the files above (of backbone/ through its checksums.json), written last
+                               (``uirbench.checksums``); loading checks it first and refuses a damaged checkpoint
 
 Adapters are independent files: a new family is added by training its adapter alone; the learned
 router must then be retrained (``--stage router``, minutes) to know the new family, or use the
@@ -27,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from uirbench import checksums
 from uirbench.registry import MODELS
 from uirbench.restorer import Restorer
 from uirbench.uir_lora.router import CLIP_SOURCE, ROUTERS, oracle_weights, route
@@ -129,7 +133,9 @@ class UIRLoRA(Restorer):
         from uirbench.uir_lora.router import ClipRouter, load_router
 
         path = Path(path)
-        meta = json.loads((path / "model.json").read_text())
+        checksums.verify(path, "UIR-LoRA checkpoint")
+        with checksums.loading(path / "model.json"):
+            meta = json.loads((path / "model.json").read_text())
         if meta.get("model") != MODEL_NAME:
             raise ValueError(f"{path}: holds a {meta.get('model')!r} model, not {MODEL_NAME!r}")
         config = replace(UIRLoRAConfig(**meta["config"]), **{k: v for k, v in (("top_k", top_k), ("router", router)) if v is not None})
@@ -147,12 +153,14 @@ class UIRLoRA(Restorer):
         return cls(backbone, meta["adapters"], module, config).to(device).eval()
 
     def save_checkpoint(self, path: str | Path, **extra: Any) -> None:
-        """Write the checkpoint folder (a learned router is saved; oracle/clip routers need no weights)."""
+        """Write the checkpoint folder (a learned router is saved; oracle/clip routers need no weights); its
+        checksums.json is removed first and written last."""
         from uirbench.uir_lora.backbone import save_backbone
         from uirbench.uir_lora.lora import save_adapter, without_adapters
         from uirbench.uir_lora.router import LearnedRouter, save_router
 
         path = Path(path)
+        checksums.unseal(path)
         save_backbone(without_adapters(self.backbone), path / "backbone")
         for name in self.adapters:
             save_adapter(self.backbone, name, path / "adapters" / f"{name}.safetensors")
@@ -170,6 +178,11 @@ class UIRLoRA(Restorer):
 
 
 def write_model_json(path: Path, config: UIRLoRAConfig, adapters: list[str] | tuple[str, ...], **extra: Any) -> None:
+    """Write model.json, the last file of a checkpoint, then the checkpoint's checksums.json: model.json, the
+    backbone's own checksums.json, each adapter's two files and the learned router's weights where present."""
     from uirbench.io import write_json
 
-    write_json(Path(path) / "model.json", {"model": MODEL_NAME, "config": asdict(config), "adapters": list(adapters), **extra})
+    path = Path(path)
+    write_json(path / "model.json", {"model": MODEL_NAME, "config": asdict(config), "adapters": list(adapters), **extra})
+    files = ["model.json", f"backbone/{checksums.MANIFEST}", *(f"adapters/{a}{s}" for a in adapters for s in (".safetensors", ".json"))]
+    checksums.seal(path, files + ([ROUTER_FILE] if (path / ROUTER_FILE).is_file() else []))

@@ -227,11 +227,15 @@ def load_router(path: str | Path, device: str | torch.device = "cpu") -> Learned
     from safetensors import safe_open
     from safetensors.torch import load_file
 
+    from uirbench.checksums import loading
+
     path = Path(path)
-    with safe_open(str(path), framework="pt") as fh:
-        meta = fh.metadata() or {}
+    with loading(path):
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+        tensors = load_file(str(path))
     if meta.get("format") != ROUTER_FORMAT:
         raise ValueError(f"{path}: not a {ROUTER_FORMAT} file")
     router = LearnedRouter(json.loads(meta["families"]), RouterConfig(**json.loads(meta["config"])), torch.Generator())
-    router.load_state_dict(load_file(str(path)), strict=True)
+    router.load_state_dict(tensors, strict=True)
     return router.to(device)

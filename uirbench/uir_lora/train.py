@@ -9,7 +9,7 @@ own state, logs and ``--resume``; a finished stage is copied into the checkpoint
     D/stages/backbone-diffusion/  latent DDPM objective on clean targets (UNet), after calibrating the latent scale
     D/stages/lora-<family>/       one adapter, trained only on pairs whose labels are exactly [family]
     D/stages/router/              the learned router, multi-label BCE on all train pairs
-    D/backbone/ D/adapters/ D/router.safetensors D/model.json     the checkpoint (``model.py``)
+    D/backbone/ D/adapters/ D/router.safetensors D/model.json D/checksums.json     the checkpoint (``model.py``)
 
 ``backbone`` exists for small configs only (``tiny``: no pretrained weights are reachable offline);
 the ``paper`` preset adapts SD-turbo: ``--backbone HUB_ID_OR_DIR`` (e.g. a folder from ``huggingface-cli
@@ -20,6 +20,11 @@ weights and its full-rank conv_in / skip-conv deltas train, in float32, on MSE +
 (``backbone.restoration_loss``; img2img-turbo's LPIPS, CLIP and GAN terms need pretrained networks that
 are not reachable offline, so both presets leave them out). ``--steps/--batch-size/--patch/--lr``
 override every stage run by the command.
+
+Checksums (``uirbench.checksums``): every stage's saved result carries a ``checksums.json`` in its run
+folder (a backbone's is written by ``save_backbone``) and is verified before it is used or published
+into D. D's own ``checksums.json`` is removed before the command's first write into D and written
+again by ``assemble``, so an interrupted command leaves D refused as incomplete until it is re-run.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from uirbench import checksums
 from uirbench.io import write_bytes
 from uirbench.recipes import Recipe
 from uirbench.train import STATE_DIR, EngineConfig, TrainConfig, centre_crop, read_log, run
@@ -143,15 +149,12 @@ def _val_pairs(data: str, rows_filter: Callable[[dict], bool], crop: int, multip
 
 
 class _Task:
-    """Engine task: batches from ``PairedPatches``, the objective's loss, a small validation, ``save_fn`` to save."""
+    """Engine task: batches from ``PairedPatches``, the objective's loss, a small validation; subclasses save."""
 
     find_unused_parameters = False
 
-    def __init__(self, name: str, objective: Objective, data: Any, val: list, save_fn: Callable[[nn.Module, Path], None]) -> None:
-        self.name, self.module, self.data, self.val, self.save_fn = name, objective, data, val, save_fn
-
-    def save(self, module: nn.Module, out: Path, extra: dict[str, Any]) -> None:
-        self.save_fn(module.model, out)
+    def __init__(self, name: str, objective: Objective, data: Any, val: list) -> None:
+        self.name, self.module, self.data, self.val = name, objective, data, val
 
 
 class BackboneTask(_Task):
@@ -164,7 +167,7 @@ class BackboneTask(_Task):
     """
 
     def __init__(self, phase: str, backbone: nn.Module, data: Any, val: list, seed: int) -> None:
-        from uirbench.uir_lora.backbone import latent_diffusion_loss, save_backbone, vae_reconstruction_loss
+        from uirbench.uir_lora.backbone import latent_diffusion_loss, vae_reconstruction_loss
 
         self.phase, self.seed = phase, seed
         parts = (backbone.vae, backbone.skips) if phase == "vae" else (backbone.unet,)
@@ -174,7 +177,12 @@ class BackboneTask(_Task):
             for p in part.parameters():
                 p.requires_grad_(True)
         loss_fn = partial(vae_reconstruction_loss, skips=True) if phase == "vae" else latent_diffusion_loss
-        super().__init__(f"uir-lora backbone-{phase}", Objective(backbone, loss_fn), data, val, lambda m, out: save_backbone(m, out))
+        super().__init__(f"uir-lora backbone-{phase}", Objective(backbone, loss_fn), data, val)
+
+    def save(self, module: nn.Module, out: Path, extra: dict[str, Any]) -> None:
+        from uirbench.uir_lora.backbone import save_backbone
+
+        save_backbone(module.model, out)  # with its checksums.json
 
     def loss(self, module: nn.Module, step: int, offset: int, batch_size: int, device: torch.device) -> torch.Tensor:
         _, clean, _ = self.data.batch(step, batch_size, offset)
@@ -203,11 +211,15 @@ class AdapterTask(_Task):
     """One adapter on (degraded, clean) patches; validation PSNR of the adapter alone on val crops."""
 
     def __init__(self, name: str, backbone: nn.Module, data: Any, val: list, run_dir_name: str) -> None:
+        self.adapter = name
+        super().__init__(f"uir-lora {run_dir_name}", Objective(backbone, partial(adapter_loss, name=name)), data, val)
+
+    def save(self, module: nn.Module, out: Path, extra: dict[str, Any]) -> None:
         from uirbench.uir_lora.lora import save_adapter
 
-        self.adapter = name
-        super().__init__(f"uir-lora {run_dir_name}", Objective(backbone, partial(adapter_loss, name=name)), data, val,
-                         lambda m, out: save_adapter(m, name, out / "adapter.safetensors"))
+        checksums.unseal(out)
+        save_adapter(module.model, self.adapter, out / "adapter.safetensors")
+        checksums.seal(out, ["adapter.safetensors", "adapter.json"])
 
     def loss(self, module: nn.Module, step: int, offset: int, batch_size: int, device: torch.device) -> torch.Tensor:
         x, y, _ = self.data.batch(step, batch_size, offset)
@@ -230,10 +242,14 @@ class RouterTask(_Task):
     families are exactly their labels."""
 
     def __init__(self, router: nn.Module, data: Any, val: list) -> None:
+        super().__init__("uir-lora router", Objective(router, router_loss), data, val)
+
+    def save(self, module: nn.Module, out: Path, extra: dict[str, Any]) -> None:
         from uirbench.uir_lora.router import save_router
 
-        super().__init__("uir-lora router", Objective(router, router_loss), data, val,
-                         lambda m, out: save_router(m, out / ROUTER_FILE))
+        checksums.unseal(out)
+        save_router(module.model, out / ROUTER_FILE)
+        checksums.seal(out, [ROUTER_FILE])
 
     def loss(self, module: nn.Module, step: int, offset: int, batch_size: int, device: torch.device) -> torch.Tensor:
         from uirbench.uir_lora.router import label_targets
@@ -272,6 +288,17 @@ def _run(make_task: Callable[[], _Task], recipe: Recipe, run_dir: Path, config: 
     return run(make_task(), recipe, engine)
 
 
+def _stage_hint(run_dir: Path) -> str:
+    return f"Delete {run_dir} and run the same command with --resume: that stage is trained again, the finished ones are kept."
+
+
+def _verified(run_dir: Path) -> Path:
+    """A finished stage run whose saved result matches its checksums.json (checked before it is published into D)."""
+    with checksums.recovery(_stage_hint(run_dir)):
+        checksums.verify(run_dir, "the saved result of stage")
+    return run_dir
+
+
 def _patches(config: TrainConfig, patch: int, labels: list[str] | None = None) -> Any:
     from uirbench.data import PairedPatches
 
@@ -286,7 +313,8 @@ def _backbone_task(phase: str, config: TrainConfig, preset: Preset, patch: int, 
     if phase == "vae":
         backbone = build_backbone(replace(tiny_backbone_config(), timestep=preset.timestep), torch.Generator().manual_seed(config.seed))
     else:  # the trained VAE, its latents rescaled to unit variance (LDM Sec. 4.3.2) before the UNet learns them
-        backbone = load_backbone(str(vae_dir))
+        with checksums.recovery(_stage_hint(vae_dir)):
+            backbone = load_backbone(str(vae_dir))
         calibrate_scaling_factor(backbone, _patches(config, patch).batch(0, 64)[1])
     val = _val_pairs(config.data, lambda r: True, preset.val_crop, backbone.size_multiple)
     return BackboneTask(phase, backbone, _patches(config, patch), val, config.seed)
@@ -305,7 +333,10 @@ def train_backbone(config: TrainConfig, preset: Preset, out: Path) -> dict[str, 
         recipe = _recipe(config, preset, phase)
         summaries[f"backbone-{phase}"] = _run(partial(_backbone_task, phase, config, preset, recipe.patch, vae_dir), recipe,
                                               out / "stages" / f"backbone-{phase}", config)
-    save_backbone(load_backbone(str(out / "stages" / "backbone-diffusion")), out / "backbone")
+    with checksums.recovery(_stage_hint(out / "stages" / "backbone-diffusion")):
+        backbone = load_backbone(str(out / "stages" / "backbone-diffusion"))
+    checksums.unseal(out)
+    save_backbone(backbone, out / "backbone")
     return summaries
 
 
@@ -325,9 +356,11 @@ def backbone_dir(out: Path, preset: Preset, source: str | None) -> Path:
         raise ValueError(f"{path}: no backbone yet; pre-train one with `uirbench train --model uir-lora --preset tiny "
                          f"--stage backbone --out {out}` (or --stage all), or pass --backbone HUB_ID_OR_DIR")
     try:
-        save_backbone(load_backbone(source), path)
+        backbone = load_backbone(source)
     except BackboneError as exc:
         raise ValueError(str(exc)) from exc
+    checksums.unseal(out)
+    save_backbone(backbone, path)
     return path
 
 
@@ -342,7 +375,9 @@ def train_adapter(config: TrainConfig, preset: Preset, backbone: Path, run_dir: 
 
     def make() -> _Task:
         low = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp) if config.device == "cuda" else None
-        model = load_backbone(str(backbone), dtype=low or torch.float32)  # frozen base in the AMP dtype
+        with checksums.recovery(f"Write it again with the same --out: `uirbench train --model uir-lora --stage backbone --resume` "
+                                f"publishes the pre-trained one again (tiny preset), or delete {backbone} and pass --backbone again."):
+            model = load_backbone(str(backbone), dtype=low or torch.float32)  # frozen base in the AMP dtype
         if preset.gradient_checkpointing:
             model.unet.enable_gradient_checkpointing()
         add_adapter(model, name, _generator(config.seed, zlib.crc32(name.encode())), preset.adapter)
@@ -369,6 +404,8 @@ def train_router(config: TrainConfig, preset: Preset, out: Path) -> dict[str, An
         return RouterTask(router, _patches(config, recipe.patch), val)
 
     summary = _run(make, recipe, run_dir, config)
+    _verified(run_dir)
+    checksums.unseal(out)
     write_bytes(out / ROUTER_FILE, (run_dir / ROUTER_FILE).read_bytes())
     return summary
 
@@ -390,9 +427,10 @@ def _family(name: str) -> str:
 
 
 def assemble(out: Path, preset: Preset, command: str) -> bool:
-    """(Re)write D/model.json from what D holds (backbone, adapters, router); False while backbone or adapters are missing."""
+    """(Re)write D/model.json and D/checksums.json from what D holds (backbone, adapters, router); False while
+    backbone or adapters are missing."""
     adapters = sorted(p.stem for p in (out / "adapters").glob("*.safetensors"))
-    if not (out / "backbone" / "backbone.json").is_file() or not adapters:
+    if not (out / "backbone" / checksums.MANIFEST).is_file() or not adapters:  # a backbone whose save finished
         return False
     stages = {}
     for run_dir in sorted((out / "stages").glob("*")):
@@ -429,6 +467,8 @@ def train_uir_lora(config: TrainConfig) -> dict[str, Any]:
         for family in families:
             run_dir = out / "stages" / f"lora-{family}"
             summaries[run_dir.name] = train_adapter(config, preset, base, run_dir, family, [family])
+            _verified(run_dir)
+            checksums.unseal(out)
             for suffix in (".json", ".safetensors"):  # atomic copies; the weights, which mark the adapter present, last
                 write_bytes((out / "adapters" / family).with_suffix(suffix), (run_dir / "adapter").with_suffix(suffix).read_bytes())
     if stage in ("router", "all"):
