@@ -17,6 +17,7 @@ from PIL import Image
 
 from uirbench.degradations.jpeg import JPEG
 from uirbench.degradations.lowlight import SENSOR, LowLight, LowLightCompat
+from uirbench.errors import ParameterError
 
 
 def srgb_to_linear(v: np.ndarray) -> np.ndarray:
@@ -190,9 +191,9 @@ def test_jpeg_quality_draws_are_integers_in_range(small_image):
 
 
 # -- validation and replay -----------------------------------------------------------------------
-@pytest.mark.parametrize("quality", [0, 101, 30.5, 30.0, True, "50", -5])
+@pytest.mark.parametrize("quality", [0, 101, 30.5, 30.0, True, "50", -5, [50], {"q": 50}, float("nan"), 10**30])
 def test_bad_jpeg_quality_raises_naming_it(small_image, quality):
-    with pytest.raises(ValueError, match=r"quality.*1-100"):
+    with pytest.raises(ParameterError, match=r"quality=.*\[1, 100\]"):
         jpeg(small_image, quality)
 
 
@@ -200,13 +201,24 @@ def test_bad_jpeg_quality_raises_naming_it(small_image, quality):
     (LowLight, {"ev": -1.0, "shot": 0.001, "read": 0.001, "seed": 0}, "ev"),
     (LowLight, {"ev": 2.0, "shot": -0.001, "read": 0.001, "seed": 0}, "shot"),
     (LowLight, {"ev": 2.0, "shot": 0.001, "read": float("nan"), "seed": 0}, "read"),
+    (LowLight, {"ev": 17.0, "shot": 0.001, "read": 0.001, "seed": 0}, r"ev=17.0 .*\[0.0, 16.0\]"),
+    (LowLight, {"ev": 2.0, "shot": 1e-300, "read": 0.001, "seed": 0}, r"shot=1e-300 must be 0 .* \[1e-06, 1.0\]"),
+    (LowLight, {"ev": 2.0, "shot": 2.0, "read": 0.001, "seed": 0}, r"shot=2.0 .*\[0.0, 1.0\]"),
+    (LowLight, {"ev": 2.0, "shot": 0.001, "read": 1.5, "seed": 0}, r"read=1.5 .*\[0.0, 1.0\]"),
+    (LowLight, {"ev": "2", "shot": 0.001, "read": 0.001, "seed": 0}, r"ev='2' must be a number"),
+    (LowLight, {"ev": 2.0, "shot": 0.001, "read": 0.001, "seed": -1}, r"seed=-1 .*\[0, 2\*\*63\)"),
+    (LowLight, {"ev": 2.0, "shot": 0.001, "read": 0.001, "seed": 1.0}, r"seed=1.0 must be an integer"),
     (LowLightCompat, {"gamma": 0.5, "sigma": 1.0, "alpha": 0.9, "beta": 0.5, "seed": 0}, "gamma"),
     (LowLightCompat, {"gamma": 2.0, "sigma": -1.0, "alpha": 0.9, "beta": 0.5, "seed": 0}, "sigma"),
     (LowLightCompat, {"gamma": 2.0, "sigma": 1.0, "alpha": 1.5, "beta": 0.5, "seed": 0}, "alpha"),
     (LowLightCompat, {"gamma": 2.0, "sigma": 1.0, "alpha": 0.9, "beta": -0.1, "seed": 0}, "beta"),
+    (LowLightCompat, {"gamma": 11.0, "sigma": 1.0, "alpha": 0.9, "beta": 0.5, "seed": 0}, r"gamma=11.0 .*\[1.0, 10.0\]"),
+    (LowLightCompat, {"gamma": 2.0, "sigma": 300.0, "alpha": 0.9, "beta": 0.5, "seed": 0}, r"sigma=300.0 .*\[0.0, 255.0\]"),
+    (LowLightCompat, {"gamma": 2.0, "sigma": 1.0, "alpha": None, "beta": 0.5, "seed": 0}, r"alpha=None must be a number"),
+    (LowLightCompat, {"gamma": 2.0, "sigma": 1.0, "alpha": 0.9, "beta": 0.5, "seed": 2**63}, r"seed=9223372036854775808"),
 ])
 def test_bad_lowlight_params_raise_naming_them(small_image, cls, params, bad_key):
-    with pytest.raises(ValueError, match=bad_key):
+    with pytest.raises(ParameterError, match=bad_key):
         cls.replay(small_image, params)
 
 

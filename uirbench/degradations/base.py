@@ -15,11 +15,19 @@ input unchanged byte for byte. ``None`` draws continuous values from the ``train
 
 Physics happens in linear light (IEC 61966-2-1 sRGB transfer function, via look-up tables) in
 float32, with one rounding to uint8 at the end.
+
+Cross-machine stability: outputs and recorded params must not depend on the CPU's SIMD dispatch
+(numpy's AVX2/AVX-512 transcendental loops, OpenBLAS kernels, FMA). So per-pixel transcendental
+functions are tabulated once in float64 (``_TO_LINEAR``, ``_TO_SRGB8``), small matrices are applied
+with elementwise multiply/add in a fixed order, and scalar transcendentals use Python's ``math``
+(libm) with the result rounded to 12 significant digits (:func:`round_sig12`), which absorbs the
+1-ulp differences between libm variants.
 """
 
 from __future__ import annotations
 
 import inspect
+import math
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -48,11 +56,27 @@ class Range:
     integer: bool = False
 
     def draw(self, rng: np.random.Generator) -> float | int:
+        """One draw. Log-uniform draws are ``exp(U[log lo, log hi))`` in scalar libm, rounded to 12
+        significant digits (:func:`round_sig12`) so that they replay on every CPU; a draw that rounds
+        out of [lo, hi) (probability below 1e-11) is redrawn."""
         if self.integer:
             return int(rng.integers(int(self.lo), int(self.hi)))
         if self.log:
-            return float(np.exp(rng.uniform(np.log(self.lo), np.log(self.hi))))
+            while True:
+                value = round_sig12(math.exp(float(rng.uniform(math.log(self.lo), math.log(self.hi)))))
+                if self.lo <= value < self.hi:
+                    return value
         return float(rng.uniform(self.lo, self.hi))
+
+
+def round_sig12(value: float) -> float:
+    """``value`` rounded to 12 significant digits (correctly rounded decimal conversion).
+
+    libm's ``exp``/``log``/``pow`` may differ by 1 ulp (~1e-16 relative) between CPU variants (FMA or
+    not); after rounding to 12 digits they agree unless the value lies within that ulp of a rounding
+    boundary of the 12th digit (a chance of ~1e-4 for a value that differs at all).
+    """
+    return float(f"{value:.11e}")
 
 
 @dataclass(frozen=True)
@@ -149,7 +173,7 @@ def check_param_names(cls: type[Degradation], params: dict[str, Any]) -> None:
     valid = cls.param_names()
     if not isinstance(params, dict):
         raise ParameterError(f"{cls.name}: params must be a JSON object of {', '.join(valid)}, got {type(params).__name__}")
-    unknown = sorted(set(params) - set(valid))
+    unknown = sorted(map(str, set(params) - set(valid)))
     missing = sorted(set(valid) - set(params))
     if unknown or missing:
         parts = [f"unknown {', '.join(unknown)}" if unknown else "", f"missing {', '.join(missing)}" if missing else ""]
@@ -161,9 +185,28 @@ def check_range(name: str, key: str, value: Any, lo: float | None = None, hi: fl
     interval, for a value that is not a real number (bool, string, list, None, NaN, inf) or lies outside [lo, hi]."""
     interval = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ParameterError(f"{name}: parameter {key}={value!r} must be a number in {interval}")
-    if not np.isfinite(value) or (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ParameterError(f"{name}: parameter {key}={value!r} is outside the valid range {interval}")
+        raise ParameterError(f"{name}: parameter {key}={short_repr(value)} must be a number in {interval}")
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int beyond float64 (above 1.8e308) cannot be used as a number
+        finite = False
+    if not finite or (lo is not None and value < lo) or (hi is not None and value > hi):
+        raise ParameterError(f"{name}: parameter {key}={short_repr(value)} is outside the valid range {interval}")
+
+
+def check_seed(name: str, value: Any) -> None:
+    """Raise a :class:`ParameterError` unless ``value`` is an integer seed in [0, 2**63) (bool refused)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < SEED_BOUND:
+        raise ParameterError(f"{name}: parameter seed={short_repr(value)} must be an integer in [0, 2**63)")
+
+
+def short_repr(value: Any) -> str:
+    """``repr`` of a parameter value for an error message, cut to 80 characters (values may be huge lists)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int beyond Python's 4300-digit limit for str conversion
+        text = f"<{type(value).__name__} too large to print>"
+    return text if len(text) <= 80 else f"{text[:77]}..."
 
 
 def spatial_scale(image: np.ndarray) -> float:

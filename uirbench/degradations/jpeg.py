@@ -12,7 +12,8 @@ wrong mixtures and lands 35 dB PSNR away from a correct encode at quality 30 (RE
 
 Severity levels: quality 70, 60, 50, 40, 30; in-distribution draws 30-70, out-of-distribution
 10-29 (ImageNet-C uses 25-7, DA-CLIP 10). ``quality=None`` (severity 0) means no compression.
-Quality is photometric: it does not scale with image size.
+Quality is photometric: it does not scale with image size. Valid range, checked by ``apply``
+before any work: ``quality`` an integer in [1, 100] (bool and float refused) or ``None``.
 """
 
 from __future__ import annotations
@@ -22,14 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from uirbench.degradations.base import Degradation, Range
+from uirbench.degradations.base import Degradation, Range, short_repr
+from uirbench.errors import ParameterError
 from uirbench.registry import DEGRADATIONS
 
 
 def check_quality(quality: Any) -> int:
-    """Return ``quality`` as an int if it is an integer 1-100 (bool and float refused), else raise."""
+    """Return ``quality`` as an int if it is an integer 1-100 (bool and float refused), else raise :class:`ParameterError`."""
     if isinstance(quality, bool) or not isinstance(quality, (int, np.integer)) or not 1 <= quality <= 100:
-        raise ValueError(f"jpeg: parameter quality must be an integer 1-100, or None for no compression; got {quality!r}")
+        raise ParameterError(f"jpeg: parameter quality={short_repr(quality)} must be an integer in [1, 100], "
+                             "or None for no compression")
     return int(quality)
 
 

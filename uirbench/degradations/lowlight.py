@@ -5,8 +5,10 @@
   photons exactly, ``photons ~ Poisson(x_dim / shot)``, ``y = photons * shot``, and adds Gaussian
   read noise of standard deviation ``read``; ``y`` goes back to sRGB with one rounding and *no*
   re-brightening. ``shot`` is the linear signal of one photon (1 / full-well photons at white), so
-  ``E[y] = x_dim`` and ``Var[y] = shot * x_dim + read^2``: the darker the exposure, the fewer
-  photons and the lower the SNR (``sqrt(x_dim / shot)`` without read noise), with no extra knob.
+  ``E[y] = x_dim`` and ``Var[y] = shot * x_dim + read^2`` before ``y`` is clipped to [0, 1] for
+  8-bit output (in dark tones the clip at 0 raises the mean: +5 % at grey 60 and EV 4, +75 % at
+  EV 6): the darker the exposure, the fewer photons and the lower the SNR (``sqrt(x_dim / shot)``
+  without read noise), with no extra knob.
   Severity levels use one documented sensor, ``SENSOR``: 2000 photons at white (shot 1/2000) and
   a read noise of 0.002 of white (4 electrons rms), at ev 2-6 (the 2-6 stops of REFERENCE.md).
   Cost ~35 ms per 512x512 image on one thread, ~29 ms of it numpy's exact Poisson sampler.
@@ -18,7 +20,10 @@
   Severity levels sweep gamma and sigma with alpha and beta fixed at the centres of Lv's ranges
   (0.95, 0.75), so a level is one fixed darkening curve; continuous draws use all four ranges.
 
-Both are the ``exposure`` stage: in a chain they come before sensor noise and JPEG.
+Both are the ``exposure`` stage: in a chain they come before sensor noise and JPEG. Every
+parameter has a valid range, stated in each class docstring and checked by ``apply`` before any
+array is allocated (:class:`~uirbench.errors.ParameterError` names the parameter, its value and the
+range).
 """
 
 from __future__ import annotations
@@ -31,16 +36,20 @@ from uirbench.degradations.base import (
     Degradation,
     Range,
     check_range,
+    check_seed,
     draw_seed,
     field_rng,
     round_to_uint8,
     to_linear,
     to_srgb8,
 )
+from uirbench.errors import ParameterError
 from uirbench.registry import DEGRADATIONS
 
 SENSOR = {"shot": 1 / 2000, "read": 0.002}
 """The sensor of the severity levels: linear signal per photon (2000 photons at white) and read-noise std."""
+MIN_SHOT = 1e-6
+"""Smallest non-zero ``shot``: a million photons at white keeps numpy's Poisson sampler in range and fast."""
 
 
 @DEGRADATIONS.register("lowlight", family="lowlight")
@@ -48,8 +57,10 @@ SENSOR = {"shot": 1 / 2000, "read": 0.002}
 class LowLight(Degradation):
     """Under-exposure by ``ev`` stops in linear light with exact Poisson shot noise and Gaussian read noise.
 
-    ``ev`` in stops (>= 0), ``shot`` in linear units per photon (0 = noiseless ideal sensor),
-    ``read`` the read-noise standard deviation in linear units (white = 1).
+    Valid ranges: ``ev`` in [0, 16] stops (16 stops down, white is below half a DN); ``shot`` in
+    linear units per photon, 0 (noiseless ideal sensor) or in [1e-6, 1] (at most a million photons at
+    white); ``read``, the read-noise standard deviation in linear units (white = 1), in [0, 1];
+    ``seed`` an integer in [0, 2**63).
     """
 
     name = "lowlight"
@@ -67,9 +78,12 @@ class LowLight(Degradation):
 
     @staticmethod
     def apply(image: np.ndarray, *, ev: float, shot: float, read: float, seed: int) -> np.ndarray:
-        check_range("lowlight", "ev", ev, 0.0)
-        check_range("lowlight", "shot", shot, 0.0)
-        check_range("lowlight", "read", read, 0.0)
+        check_range("lowlight", "ev", ev, 0.0, 16.0)
+        check_range("lowlight", "shot", shot, 0.0, 1.0)
+        if 0 < shot < MIN_SHOT:
+            raise ParameterError(f"lowlight: parameter shot={shot!r} must be 0 (noiseless) or in [{MIN_SHOT}, 1.0]")
+        check_range("lowlight", "read", read, 0.0, 1.0)
+        check_seed("lowlight", seed)
         if ev == 0 and shot == 0 and read == 0:
             return image.copy()
         linear = to_linear(image)
@@ -91,7 +105,8 @@ class LowLight(Degradation):
 class LowLightCompat(Degradation):
     """Lv et al. 2021 darkening ``beta * (alpha * x)^gamma`` on sRGB in [0, 1], plus Gaussian noise of ``sigma`` DN.
 
-    ``gamma >= 1`` (1 = no curve), ``alpha`` and ``beta`` in [0, 1], ``sigma`` >= 0 in DN (0-255 scale).
+    Valid ranges: ``gamma`` in [1, 10] (1 = no curve), ``alpha`` and ``beta`` in [0, 1], ``sigma`` in
+    [0, 255] DN (0-255 scale), ``seed`` an integer in [0, 2**63).
     """
 
     name = "lowlight-compat"
@@ -114,10 +129,11 @@ class LowLightCompat(Degradation):
 
     @staticmethod
     def apply(image: np.ndarray, *, gamma: float, sigma: float, alpha: float, beta: float, seed: int) -> np.ndarray:
-        check_range("lowlight-compat", "gamma", gamma, 1.0)
-        check_range("lowlight-compat", "sigma", sigma, 0.0)
+        check_range("lowlight-compat", "gamma", gamma, 1.0, 10.0)
+        check_range("lowlight-compat", "sigma", sigma, 0.0, 255.0)
         check_range("lowlight-compat", "alpha", alpha, 0.0, 1.0)
         check_range("lowlight-compat", "beta", beta, 0.0, 1.0)
+        check_seed("lowlight-compat", seed)
         if gamma == 1 and sigma == 0 and alpha == 1 and beta == 1:
             return image.copy()
         # The curve depends on the 8-bit value only: evaluate it once per level (in DN), then look up.

@@ -12,6 +12,12 @@ order, as ``{"stages": [{"name": ..., "params": {...}}, ...]}``.
 
 Between stages the image is rounded to uint8 (each stage rounds once at its end); the extra
 quantisation (variance 1/12 DN^2 per stage) is far below every stage's own effect.
+
+Valid ``stages`` (checked by ``apply`` before any stage runs): a non-empty list of
+``{"name": ..., "params": {...}}`` records, names registered single degradations (not ``mixed``),
+each at most once, in physical order, each record with exactly its degradation's parameter names.
+Each stage checks the ranges of its own values (:class:`~uirbench.errors.ParameterError`, naming
+the stage's degradation, the parameter, its value and the range) before it allocates.
 """
 
 from __future__ import annotations
@@ -22,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from uirbench.degradations.base import STAGES, Degradation, draw_seed
+from uirbench.degradations.base import STAGES, Degradation, check_param_names, draw_seed, short_repr
+from uirbench.errors import ParameterError
 from uirbench.registry import DEGRADATIONS
 
 # Within the scene stage, haze (distant atmosphere) is composited before rain (streaks near the camera).
@@ -52,7 +59,7 @@ def canonical(name: str) -> str:
 def stage_class(name: str) -> type[Degradation]:
     cls = DEGRADATIONS.get(name)
     if cls is Mixed:
-        raise ValueError("mixed: a stage cannot itself be 'mixed'; list single degradations, e.g. motion-blur+awgn+jpeg")
+        raise ParameterError("mixed: a stage cannot itself be 'mixed'; list single degradations, e.g. motion-blur+awgn+jpeg")
     return cls
 
 
@@ -60,7 +67,7 @@ def physical_order(names: tuple[str, ...] | list[str]) -> list[str]:
     """Canonical stage names sorted into capture order (scene -> optics -> exposure -> sensor -> compression)."""
     resolved = [canonical(n) for n in names]
     if len(set(resolved)) != len(resolved):
-        raise ValueError(f"mixed: a degradation is listed twice in {list(names)}")
+        raise ParameterError(f"mixed: a degradation is listed twice in {list(names)}")
 
     def key(name: str) -> tuple[int, int, str]:
         return STAGES.index(stage_class(name).stage), _WITHIN_STAGE_ORDER.get(name, 0), name
@@ -87,7 +94,7 @@ class Mixed(Degradation):
     def __post_init__(self) -> None:
         super().__post_init__()
         if isinstance(self.stages, str) or not self.stages:
-            raise ValueError(f"mixed: stages must be a non-empty tuple of degradation names, got {self.stages!r}")
+            raise ParameterError(f"mixed: stages must be a non-empty tuple of degradation names, got {self.stages!r}")
         physical_order(self.stages)  # validates names, duplicates and nesting
 
     def sample(self, rng: np.random.Generator, image: np.ndarray, depth: np.ndarray | None = None) -> dict[str, Any]:
@@ -101,11 +108,15 @@ class Mixed(Degradation):
 
     @staticmethod
     def apply(image: np.ndarray, *, stages: list[dict[str, Any]], depth: np.ndarray | None = None) -> np.ndarray:
-        names = [s.get("name") if isinstance(s, dict) else None for s in stages]
-        if not stages or any(not isinstance(n, str) or set(s) != {"name", "params"} for n, s in zip(names, stages)):
-            raise ValueError("mixed: 'stages' must be a non-empty list of {'name': ..., 'params': {...}} records")
+        if not isinstance(stages, list) or not stages or not all(
+                isinstance(s, dict) and set(s) == {"name", "params"} and isinstance(s["name"], str) for s in stages):
+            raise ParameterError(f"mixed: parameter stages={short_repr(stages)} must be a non-empty list of "
+                                 "{'name': ..., 'params': {...}} records")
+        names = [s["name"] for s in stages]
         if names != physical_order(names):
-            raise ValueError(f"mixed: recorded stages {names} are not in physical order {physical_order(names)}")
+            raise ParameterError(f"mixed: recorded stages {names} are not in physical order {physical_order(names)}")
+        for record in stages:
+            check_param_names(stage_class(record["name"]), record["params"])
         out = image
         for record in stages:
             out = stage_class(record["name"]).replay(out, record["params"], depth)

@@ -6,17 +6,28 @@
 * ``poisson-gaussian``: signal-dependent noise in linear light with variance
   ``shot * x + read_var`` (Foi et al. 2008, "Practical Poissonian-Gaussian noise modeling"; the
   heteroscedastic Gaussian approximation of Poisson shot noise plus Gaussian read noise).
-* ``camera-noise``: Brooks et al. 2019, "Unprocessing images for learned raw denoising": sRGB ->
-  inverse tone curve -> linear -> inverse colour correction -> inverse white balance -> RGGB Bayer
-  mosaic -> shot/read noise -> bilinear demosaic -> white balance -> colour correction -> sRGB
-  gamma -> tone curve. Shot noise ``log U[1e-4, 0.012]``; read noise
+* ``camera-noise``: the noise of Brooks et al. 2019, "Unprocessing images for learned raw
+  denoising": sRGB -> inverse tone curve -> inverse gamma 2.2 -> inverse colour correction ->
+  inverse white balance -> RGGB Bayer mosaic -> shot/read noise -> bilinear demosaic -> white
+  balance -> colour correction -> gamma -> tone curve. Only the noise is added to the input (see
+  :class:`CameraNoise`). Shot noise ``log U[1e-4, 0.012]``; read noise
   ``log(read) = 2.18 log(shot) + 1.20 + N(0, 0.26)``; red gain U[1.9, 2.4], blue gain U[1.5, 1.9],
   brightness gain 1/N(0.8, 0.1); colour matrix a random convex combination of the paper's four
   camera XYZ->camera matrices.
+
+Every parameter has a valid range, stated in each class docstring and checked by ``apply`` before
+any array is allocated (:class:`~uirbench.errors.ParameterError` names the parameter, its value and
+the range). Seeds are integers in [0, 2**63).
+
+Reproducibility across CPUs: the float paths avoid SIMD-dispatched transcendentals and BLAS (see
+``base``): the camera pipeline's tone and gamma curves are float64 look-up tables, its 3x3 colour
+matrices are applied with elementwise multiply-adds in a fixed order, and scalar ``exp``/``log``
+(read noise from shot noise) are Python ``math`` rounded to 12 significant digits.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,21 +36,30 @@ from uirbench.degradations.base import (
     Degradation,
     Range,
     check_range,
+    check_seed,
     draw_seed,
     field_rng,
+    round_sig12,
     round_to_uint8,
+    short_repr,
     to_linear,
     to_srgb8,
 )
+from uirbench.errors import ParameterError
 from uirbench.registry import DEGRADATIONS
 
 # Brooks et al. 2019 shot/read noise levels for severities 1-5 (read from the mean log relation).
 SHOT_LEVELS = (0.0005, 0.0015, 0.004, 0.008, 0.012)
+# read_from_shot(s) for SHOT_LEVELS, written out (17 digits) so that the severity table does not
+# depend on the CPU's exp/log (numpy's AVX-512 and AVX2 loops differ by 1 ulp on the third value).
+READ_LEVELS = (2.113041310658199e-07, 2.3175671319974426e-06, 1.966274555942088e-05, 8.910243033975756e-05,
+               0.00021565945068602438)
 
 
 def read_from_shot(shot: float, jitter: float = 0.0) -> float:
-    """Read-noise variance tied to shot noise: ``log(read) = 2.18 log(shot) + 1.20 + jitter``."""
-    return float(np.exp(2.18 * np.log(shot) + 1.20 + jitter))
+    """Read-noise variance tied to shot noise: ``log(read) = 2.18 log(shot) + 1.20 + jitter`` (Brooks et al.),
+    in scalar libm, rounded to 12 significant digits so that it replays on every CPU."""
+    return round_sig12(math.exp(2.18 * math.log(shot) + 1.20 + jitter))
 
 
 def _with_read(deg: Degradation, values: dict, rng: np.random.Generator) -> dict:
@@ -52,7 +72,11 @@ def _with_read(deg: Degradation, values: dict, rng: np.random.Generator) -> dict
 @DEGRADATIONS.register("awgn", family="noise")
 @dataclass(frozen=True)
 class AWGN(Degradation):
-    """Additive white Gaussian noise, ``sigma`` in DN of the 8-bit sRGB image (0-255 scale)."""
+    """Additive white Gaussian noise, ``sigma`` in DN of the 8-bit sRGB image (0-255 scale).
+
+    Valid ranges: ``sigma`` in [0, 255] DN (beyond that the output is saturated noise), ``seed``
+    an integer in [0, 2**63).
+    """
 
     name = "awgn"
     stage = "sensor"
@@ -69,7 +93,8 @@ class AWGN(Degradation):
 
     @staticmethod
     def apply(image: np.ndarray, *, sigma: float, seed: int) -> np.ndarray:
-        check_range("awgn", "sigma", sigma, 0.0)
+        check_range("awgn", "sigma", sigma, 0.0, 255.0)
+        check_seed("awgn", seed)
         if sigma == 0:
             return image.copy()
         noisy = field_rng(seed).standard_normal(image.shape, dtype=np.float32)
@@ -83,13 +108,18 @@ class AWGN(Degradation):
 class PoissonGaussian(Degradation):
     """Signal-dependent noise in linear light: ``y = x + sqrt(shot * x + read_var) * n``, n ~ N(0, 1).
 
-    ``shot`` and ``read_var`` (a variance) are in units of the linear signal with white = 1.
-    Severities follow Brooks et al.'s shot range with the mean read-shot relation.
+    ``shot`` and ``read_var`` (a variance) are in units of the linear signal with white = 1, so
+    ``E[y] = x`` and ``Var[y] = shot * x + read_var`` before ``y`` is clipped to [0, 1] for 8-bit
+    output; in dark tones the clip raises the mean and lowers the variance. Severities follow
+    Brooks et al.'s shot range with the mean read-shot relation.
+
+    Valid ranges: ``shot`` and ``read_var`` in [0, 1] (1: a standard deviation of white at white),
+    ``seed`` an integer in [0, 2**63).
     """
 
     name = "poisson-gaussian"
     stage = "sensor"
-    LEVELS = {"shot": SHOT_LEVELS, "read_var": tuple(read_from_shot(s) for s in SHOT_LEVELS)}
+    LEVELS = {"shot": SHOT_LEVELS, "read_var": READ_LEVELS}
     NEUTRAL = {"shot": 0.0, "read_var": 0.0}
     TRAIN = {"shot": Range(1e-4, 0.012, log=True)}
     OOD = {"shot": Range(0.012, 0.03, log=True)}
@@ -105,8 +135,9 @@ class PoissonGaussian(Degradation):
 
     @staticmethod
     def apply(image: np.ndarray, *, shot: float, read_var: float, seed: int) -> np.ndarray:
-        check_range("poisson-gaussian", "shot", shot, 0.0)
-        check_range("poisson-gaussian", "read_var", read_var, 0.0)
+        check_range("poisson-gaussian", "shot", shot, 0.0, 1.0)
+        check_range("poisson-gaussian", "read_var", read_var, 0.0, 1.0)
+        check_seed("poisson-gaussian", seed)
         if shot == 0 and read_var == 0:
             return image.copy()
         linear = to_linear(image)
@@ -119,41 +150,155 @@ class PoissonGaussian(Degradation):
 
 
 # Brooks et al. 2019: XYZ -> camera matrices of four cameras, and linear sRGB -> XYZ (D65).
-_XYZ2CAMS = np.array([
-    [[1.0234, -0.2969, -0.2266], [-0.5625, 1.6328, -0.0469], [-0.0703, 0.2188, 0.6406]],
-    [[0.4913, -0.0541, -0.0202], [-0.613, 1.3513, 0.2906], [-0.1564, 0.2151, 0.7183]],
-    [[0.838, -0.263, -0.0639], [-0.2887, 1.0725, 0.2496], [-0.0627, 0.1427, 0.5438]],
-    [[0.6596, -0.2079, -0.0562], [-0.4782, 1.3016, 0.1933], [-0.097, 0.1581, 0.5181]],
-])
-_RGB2XYZ = np.array([[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750], [0.0193339, 0.1191920, 0.9503041]])
+_XYZ2CAMS = (
+    ((1.0234, -0.2969, -0.2266), (-0.5625, 1.6328, -0.0469), (-0.0703, 0.2188, 0.6406)),
+    ((0.4913, -0.0541, -0.0202), (-0.613, 1.3513, 0.2906), (-0.1564, 0.2151, 0.7183)),
+    ((0.838, -0.263, -0.0639), (-0.2887, 1.0725, 0.2496), (-0.0627, 0.1427, 0.5438)),
+    ((0.6596, -0.2079, -0.0562), (-0.4782, 1.3016, 0.1933), (-0.097, 0.1581, 0.5181)),
+)
+_RGB2XYZ = ((0.4124564, 0.3575761, 0.1804375), (0.2126729, 0.7151522, 0.0721750), (0.0193339, 0.1191920, 0.9503041))
+
+Matrix = list[list[float]]
 
 
-def _smoothstep_inverse(y: np.ndarray) -> np.ndarray:
-    """Inverse of the global tone curve ``3x^2 - 2x^3`` (Brooks et al. 2019, Eq. 1)."""
-    y = np.clip(y, 0.0, 1.0)
-    return 0.5 - np.sin(np.arcsin(1.0 - 2.0 * y) / 3.0)
+def _matmul3(a, b) -> Matrix:
+    """3x3 product in Python floats (scalar IEEE double, fixed order: the same bits on every CPU)."""
+    return [[a[i][0] * b[0][j] + a[i][1] * b[1][j] + a[i][2] * b[2][j] for j in range(3)] for i in range(3)]
+
+
+def _det3(m) -> float:
+    return (m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+            + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]))
+
+
+def _inverse3(m) -> Matrix:
+    """3x3 inverse by the adjugate, in Python floats (LAPACK's result depends on the BLAS kernel)."""
+    det = _det3(m)
+    cof = [[m[(j + 1) % 3][(i + 1) % 3] * m[(j + 2) % 3][(i + 2) % 3] - m[(j + 1) % 3][(i + 2) % 3] * m[(j + 2) % 3][(i + 1) % 3]
+            for j in range(3)] for i in range(3)]
+    return [[cof[i][j] / det for j in range(3)] for i in range(3)]
+
+
+def _mix(x: list[np.ndarray] | np.ndarray, row: list[float]) -> np.ndarray:
+    """One output channel of a 3x3 colour matrix: ``x0*r0 + x1*r1 + x2*r2`` over three float32 planes, in this order.
+
+    Elementwise float32 multiplies and adds round identically under every SIMD width; a float32
+    matmul would go to OpenBLAS sgemm, whose summation order depends on the CPU kernel.
+    """
+    acc = x[0] * np.float32(row[0])
+    acc += x[1] * np.float32(row[1])
+    acc += x[2] * np.float32(row[2])
+    return acc
+
+
+def _unprocess_table() -> np.ndarray:
+    """uint8 sRGB -> camera linear RGB: inverse tone curve ``3x^2 - 2x^3`` (Brooks et al. Eq. 1), then x^2.2.
+
+    Depends on the 8-bit value only, so it is tabulated once, in float64, and cast to float32.
+    """
+    y = np.arange(256, dtype=np.float64) / 255.0
+    x = 0.5 - np.sin(np.arcsin(1.0 - 2.0 * y) / 3.0)
+    return (np.maximum(x, 0.0) ** 2.2).astype(np.float32)
+
+
+_PROCESS_BINS = 1 << 16
+
+
+def _process_table() -> np.ndarray:
+    """Camera linear RGB in [0, 1] -> sRGB DN (0-255): gamma 1/2.2, then tone curve ``3x^2 - 2x^3``.
+
+    2^16 bins over [0, 1], each evaluated at its centre in float64 and stored as float32 DN: a value
+    is within 0.017 DN of the exact curve (0.01 DN above 1e-3; the largest slopes are near black).
+    """
+    x = ((np.arange(_PROCESS_BINS) + 0.5) / _PROCESS_BINS) ** (1 / 2.2)
+    return (255.0 * (3.0 * x * x - 2.0 * x * x * x)).astype(np.float32)
+
+
+_UNPROCESS = _unprocess_table()
+_PROCESS_DN = _process_table()
+_RGGB = ((0, 0, 0), (1, 0, 1), (1, 1, 0), (2, 1, 1))  # (colour, row, column) of each site in the 2x2 cell
 
 
 def _demosaic_bilinear(raw: np.ndarray) -> np.ndarray:
-    """Bilinear demosaic of an RGGB mosaic (HxW, even sides) -> HxWx3."""
-    import cv2
+    """Bilinear demosaic of an RGGB mosaic (HxW float32, even sides) -> 3xHxW planes (R, G, B).
 
+    Measured samples are kept. A missing red or blue value is the mean of the two nearest samples of
+    that colour in the same row or column, or of the four diagonal ones; a missing green value is the
+    mean of the four 4-neighbours. Borders mirror (reflect-101), which keeps the RGGB phase on even
+    sides. Fixed-order float32 adds: the same bits on every CPU.
+    """
     h, w = raw.shape
-    planes = np.zeros((h, w, 3), np.float32)
-    mask = np.zeros((h, w, 3), np.float32)
-    for c, (dy, dx) in ((0, (0, 0)), (1, (0, 1)), (1, (1, 0)), (2, (1, 1))):
-        planes[dy::2, dx::2, c] = raw[dy::2, dx::2]
-        mask[dy::2, dx::2, c] = 1.0
-    k = np.array([[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]], np.float32)
-    num = cv2.filter2D(planes, -1, k, borderType=cv2.BORDER_REFLECT_101)
-    den = cv2.filter2D(mask, -1, k, borderType=cv2.BORDER_REFLECT_101)
-    return num / den
+    p = np.pad(raw, 1, mode="reflect")
+
+    def at(dy: int, dx: int, oy: int, ox: int) -> np.ndarray:  # samples at offset (oy, ox) from sites (dy::2, dx::2)
+        return p[1 + dy + oy:1 + dy + oy + h:2, 1 + dx + ox:1 + dx + ox + w:2]
+
+    def horiz(dy, dx):
+        return (at(dy, dx, 0, -1) + at(dy, dx, 0, 1)) * 0.5
+
+    def vert(dy, dx):
+        return (at(dy, dx, -1, 0) + at(dy, dx, 1, 0)) * 0.5
+
+    def cross(dy, dx):
+        return (horiz(dy, dx) + vert(dy, dx)) * 0.5
+
+    def diag(dy, dx):
+        return ((at(dy, dx, -1, -1) + at(dy, dx, -1, 1)) + (at(dy, dx, 1, -1) + at(dy, dx, 1, 1))) * 0.25
+
+    out = np.empty((3, h, w), np.float32)
+    for dy, dx, planes in ((0, 0, (None, cross, diag)), (0, 1, (horiz, None, vert)),
+                           (1, 0, (vert, None, horiz)), (1, 1, (diag, cross, None))):
+        for c, interpolate in enumerate(planes):
+            out[c, dy::2, dx::2] = raw[dy::2, dx::2] if interpolate is None else interpolate(dy, dx)
+    return out
+
+
+def _process(raw: np.ndarray, to_rgb: Matrix, h: int, w: int) -> np.ndarray:
+    """Raw RGGB mosaic -> 3xHxW float32 sRGB DN: demosaic, gains and colour matrix (``to_rgb``), clip, table."""
+    rgb = _demosaic_bilinear(raw)[:, :h, :w]
+    out = np.empty((3, h, w), np.float32)
+    for c in range(3):
+        v = _mix(rgb, to_rgb[c])
+        np.clip(v, 0.0, 1.0, out=v)
+        v *= np.float32(_PROCESS_BINS)
+        np.minimum(v, _PROCESS_BINS - 1, out=v)
+        np.take(_PROCESS_DN, v.astype(np.uint16), out=out[c])
+    return out
+
+
+def _check_matrix(value) -> Matrix:
+    """``rgb2cam`` as floats if it is a 3x3 nested list of numbers in [-10, 10] with |det| >= 1e-6, else raise."""
+    if not (isinstance(value, (list, tuple)) and len(value) == 3
+            and all(isinstance(row, (list, tuple)) and len(row) == 3 for row in value)):
+        raise ParameterError(f"camera-noise: parameter rgb2cam={short_repr(value)} must be a 3x3 nested list of numbers")
+    for i, row in enumerate(value):
+        for j, v in enumerate(row):
+            check_range("camera-noise", f"rgb2cam[{i}][{j}]", v, -10.0, 10.0)
+    m = [[float(v) for v in row] for row in value]
+    if not abs(_det3(m)) >= 1e-6:
+        raise ParameterError(f"camera-noise: parameter rgb2cam={short_repr(value)} must be invertible (|det| >= 1e-6)")
+    return m
 
 
 @DEGRADATIONS.register("camera-noise", family="noise")
 @dataclass(frozen=True)
 class CameraNoise(Degradation):
-    """Raw-domain shot/read noise through an unprocess -> mosaic -> demosaic -> reprocess pipeline."""
+    """Raw-domain shot/read noise through Brooks et al.'s unprocess -> mosaic -> demosaic -> reprocess pipeline.
+
+    The degradation is the noise alone. The image is unprocessed to a raw RGGB mosaic ``r``, and
+    ``r + sqrt(shot * r + read_var) * n`` and ``r`` are both reprocessed (bilinear demosaic, white
+    balance, colour correction, clip to [0, 1], gamma, tone curve) to sRGB values in DN before
+    rounding. Their difference is added to the input, which is rounded once:
+    ``y = round(x + P(r + noise) - P(r))``. Zero noise returns the input exactly (the pipeline's own
+    demosaicking and clipping errors cancel), while the noise keeps Brooks et al.'s signal
+    dependence (shot noise in raw, amplified by the gains and matrices), its spatial correlation
+    from demosaicking and its colour structure.
+
+    Valid ranges: ``shot`` and ``read_var`` in [0, 1] (linear raw units, white = 1); ``rgb2cam`` a
+    3x3 nested list of numbers in [-10, 10] with |det| >= 1e-6 (linear sRGB -> camera RGB, rows
+    normalised to sum 1 when sampled); ``red_gain``, ``blue_gain`` and ``rgb_gain`` in [0.1, 10];
+    ``seed`` an integer in [0, 2**63).
+    """
 
     name = "camera-noise"
     stage = "sensor"
@@ -166,12 +311,16 @@ class CameraNoise(Degradation):
         return _with_read(self, super().severity_values(rng, image), rng)
 
     def extra(self, rng, image, depth):
-        weights = rng.uniform(1e-8, 1.0, size=4)
-        xyz2cam = np.tensordot(weights / weights.sum(), _XYZ2CAMS, axes=1)
-        rgb2cam = xyz2cam @ _RGB2XYZ
-        rgb2cam /= rgb2cam.sum(axis=1, keepdims=True)
+        weights = [float(v) for v in rng.uniform(1e-8, 1.0, size=4)]
+        total = ((weights[0] + weights[1]) + weights[2]) + weights[3]
+        xyz2cam = [[0.0] * 3 for _ in range(3)]
+        for weight, cam in zip(weights, _XYZ2CAMS):
+            for i in range(3):
+                for j in range(3):
+                    xyz2cam[i][j] += weight / total * cam[i][j]
+        rgb2cam = [[v / (row[0] + row[1] + row[2]) for v in row] for row in _matmul3(xyz2cam, _RGB2XYZ)]
         return {
-            "rgb2cam": rgb2cam.round(6).tolist(),
+            "rgb2cam": [[round(v, 6) for v in row] for row in rgb2cam],
             "red_gain": float(rng.uniform(1.9, 2.4)),
             "blue_gain": float(rng.uniform(1.5, 1.9)),
             "rgb_gain": float(1.0 / rng.normal(0.8, 0.1)),
@@ -184,38 +333,37 @@ class CameraNoise(Degradation):
     @staticmethod
     def apply(image: np.ndarray, *, shot: float, read_var: float, rgb2cam: list[list[float]], red_gain: float,
               blue_gain: float, rgb_gain: float, seed: int) -> np.ndarray:
-        check_range("camera-noise", "shot", shot, 0.0)
-        check_range("camera-noise", "read_var", read_var, 0.0)
+        check_range("camera-noise", "shot", shot, 0.0, 1.0)
+        check_range("camera-noise", "read_var", read_var, 0.0, 1.0)
+        ccm = _check_matrix(rgb2cam)
         for key, value in (("red_gain", red_gain), ("blue_gain", blue_gain), ("rgb_gain", rgb_gain)):
-            check_range("camera-noise", key, value, 1e-3)
-        ccm = np.asarray(rgb2cam, np.float64)
-        if ccm.shape != (3, 3) or abs(np.linalg.det(ccm)) < 1e-6:
-            raise ValueError(f"camera-noise: rgb2cam must be an invertible 3x3 matrix, got {rgb2cam!r}")
+            check_range("camera-noise", key, value, 0.1, 10.0)
+        check_seed("camera-noise", seed)
         if shot == 0 and read_var == 0:
             return image.copy()
         h, w = image.shape[:2]
-        # Unprocess (Brooks et al. Sec. 3): tone curve^-1, gamma^-1, CCM^-1, gains^-1, mosaic.
-        x = _smoothstep_inverse(image.astype(np.float32) / 255.0)
-        x = np.power(np.maximum(x, 1e-8), 2.2, dtype=np.float32)
-        x = x @ ccm.T.astype(np.float32)
-        gains = np.array([red_gain, 1.0, blue_gain], np.float32) * np.float32(rgb_gain)
-        x = np.clip(x / gains, 0.0, 1.0)
-        hp, wp = h + h % 2, w + w % 2
-        x = np.pad(x, ((0, hp - h), (0, wp - w), (0, 0)), mode="reflect")
-        raw = np.empty((hp, wp), np.float32)
-        raw[0::2, 0::2] = x[0::2, 0::2, 0]
-        raw[0::2, 1::2] = x[0::2, 1::2, 1]
-        raw[1::2, 0::2] = x[1::2, 0::2, 1]
-        raw[1::2, 1::2] = x[1::2, 1::2, 2]
+        gains = [float(red_gain) * float(rgb_gain), float(rgb_gain), float(blue_gain) * float(rgb_gain)]
+        # Unprocess (Brooks et al. Sec. 3): tone curve^-1, gamma^-1 (table), then CCM and gains^-1 as one
+        # matrix, clip, and keep each site's colour of the RGGB mosaic (odd sides mirrored to even).
+        to_cam = [[ccm[i][j] / gains[i] for j in range(3)] for i in range(3)]
+        padded = np.pad(image, ((0, h % 2), (0, w % 2), (0, 0)), mode="reflect")
+        raw = np.empty(padded.shape[:2], np.float32)
+        for c, dy, dx in _RGGB:
+            site = padded[dy::2, dx::2]
+            raw[dy::2, dx::2] = _mix([np.take(_UNPROCESS, site[..., k]) for k in range(3)], to_cam[c])
+        np.clip(raw, 0.0, 1.0, out=raw)
         # Sensor: heteroscedastic Gaussian shot + read noise on the raw signal.
-        std = np.sqrt(raw * np.float32(shot) + np.float32(read_var))
-        raw = raw + std * field_rng(seed).standard_normal(raw.shape, dtype=np.float32)
-        # Reprocess: demosaic, gains, CCM, gamma, tone curve; one rounding at the end.
-        x = _demosaic_bilinear(raw)[:h, :w] * gains
-        x = np.clip(x @ np.linalg.inv(ccm).T.astype(np.float32), 0.0, 1.0)
-        x = np.power(np.maximum(x, 1e-8), 1 / 2.2, dtype=np.float32)
-        x = 3.0 * x * x - 2.0 * x * x * x
-        return round_to_uint8(x * 255.0)
+        noisy = raw * np.float32(shot)
+        noisy += np.float32(read_var)
+        np.sqrt(noisy, out=noisy)
+        noisy *= field_rng(seed).standard_normal(raw.shape, dtype=np.float32)
+        noisy += raw
+        # Reprocess both (gains, then CCM^-1, as one matrix) and add the noise difference to the input.
+        inv = _inverse3(ccm)
+        to_rgb = [[inv[i][j] * gains[j] for j in range(3)] for i in range(3)]
+        noise = _process(noisy, to_rgb, h, w)
+        noise -= _process(raw, to_rgb, h, w)
+        return round_to_uint8(noise.transpose(1, 2, 0) + image)
 
 
 DEGRADATIONS.add("noise", AWGN, family="noise", alias_of="awgn")
