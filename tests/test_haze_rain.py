@@ -1,17 +1,27 @@
-"""Haze and rain families and scene depth: closed-form checks, physics invariants, depth files, replay."""
+"""Haze and rain families and scene depth: closed-form checks, physics invariants, depth files, replay,
+parameter ranges, and outputs that do not depend on the CPU's SIMD dispatch."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
+import math
+import os
+import subprocess
+import sys
+import time
+import tracemalloc
 
 import cv2
 import numpy as np
 import pytest
 
 from uirbench.degradations.depth import ground_plane_prior, load_depth, normalise_depth
-from uirbench.degradations.haze import Haze
-from uirbench.degradations.rain import Rain, streak_alpha
+from uirbench.degradations.haze import MAX_BETA, Haze
+from uirbench.degradations.rain import MAX_LAYERS, MAX_STREAK_SEEDS, Rain, streak_alpha, streak_radius
+from uirbench.errors import ParameterError
+from uirbench.io import ImageError
 
 
 def srgb_decode(v: float) -> float:
@@ -107,23 +117,30 @@ def test_replay_with_map_needs_the_map(small_image):
     _, haze_params = Haze(severity=2)(small_image, np.random.default_rng(1), depth)
     _, rain_params = Rain(severity=2)(small_image, np.random.default_rng(1), depth)
     for cls, params in ((Haze, haze_params), (Rain, rain_params)):
-        with pytest.raises(ValueError, match="needs the depth map"):
+        with pytest.raises(ParameterError, match="needs the depth map"):
             cls.replay(small_image, params)
-        with pytest.raises(ValueError, match="does not match"):
+        with pytest.raises(ParameterError, match="does not match"):
             cls.replay(small_image, params, depth[:, :-1])
-        with pytest.raises(ValueError, match="constant"):
+        with pytest.raises(ParameterError, match="constant"):
             cls.replay(small_image, params, np.ones_like(depth))
+        with pytest.raises(ParameterError, match="NaN"):
+            cls.replay(small_image, params, np.where(depth > 3, np.nan, depth))
 
 
-@pytest.mark.parametrize(("params", "key"), [
-    ({"beta": -0.1, "airlight": 0.8, "depth_source": "prior:ground-plane"}, "beta"),
-    ({"beta": 1.0, "airlight": 0.0, "depth_source": "prior:ground-plane"}, "airlight"),
-    ({"beta": 1.0, "airlight": 1.2, "depth_source": "prior:ground-plane"}, "airlight"),
-    ({"beta": 1.0, "airlight": 0.8, "depth_source": "prior:flat"}, "depth_source"),
+HAZE = {"beta": 1.0, "airlight": 0.8, "depth_source": "prior:ground-plane"}
+
+
+@pytest.mark.parametrize(("change", "key"), [
+    ({"beta": -0.1}, "beta"),
+    ({"beta": MAX_BETA * 1.01}, "beta"),
+    ({"airlight": 0.0}, "airlight"),
+    ({"airlight": 1.2}, "airlight"),
+    ({"depth_source": "prior:flat"}, "depth_source"),
+    *(({key: value}, key) for key in HAZE for value in ("abc", None, [0.5], True, math.nan, math.inf)),
 ])
-def test_haze_bad_params_name_the_parameter(small_image, params, key):
-    with pytest.raises(ValueError, match=key):
-        Haze.replay(small_image, params)
+def test_haze_bad_params_name_the_parameter(small_image, change, key):
+    with pytest.raises(ParameterError, match=f"haze: parameter {key}="):
+        Haze.replay(small_image, {**HAZE, **change})
 
 
 # -- depth ------------------------------------------------------------------------------------
@@ -156,7 +173,7 @@ def test_load_depth_refuses_bad_files(tmp_path):
             assert cv2.imwrite(str(path), content)
         elif isinstance(content, np.ndarray):
             np.save(path, content)
-        with pytest.raises(ValueError, match=message) as info:
+        with pytest.raises(ImageError, match=message) as info:
             load_depth(path)
         assert name in str(info.value)
 
@@ -243,6 +260,11 @@ def test_replay_with_depth_map_is_exact(cls, track, small_image):
     assert np.array_equal(cls.replay(small_image, json.loads(json.dumps(params)), depth), out)
 
 
+LAYER = {"length": 20.0, "angle_deg": 5.0, "width": 1.0, "intensity": 0.5, "density": 0.001, "seed": 1}
+RAIN = {"layers": [LAYER], "veil_beta": 0.1, "airlight": 0.8, "depth_source": "prior:ground-plane"}
+WRONG_TYPES = ["abc", None, [0.5], {"a": 1}, True, math.nan, math.inf]
+
+
 @pytest.mark.parametrize(("change", "key"), [
     ({"density": -0.1}, "density"),
     ({"width": 0.0}, "width"),
@@ -250,16 +272,93 @@ def test_replay_with_depth_map_is_exact(cls, track, small_image):
     ({"length": -1.0}, "length"),
     ({"angle_deg": 120.0}, "angle_deg"),
     ({"seed": -1}, "seed"),
-    ({"speed": 3.0}, "layers"),
+    ({"seed": 2**63}, "seed"),
+    ({"seed": 1.0}, "seed"),
+    *(({key: value}, key) for key in LAYER for value in WRONG_TYPES),
 ])
-def test_rain_bad_layer_params_name_the_parameter(small_image, change, key):
-    layer = {"length": 20.0, "angle_deg": 5.0, "width": 1.0, "intensity": 0.5, "density": 0.001, "seed": 1, **change}
-    with pytest.raises(ValueError, match=key):
-        Rain.replay(small_image, {"layers": [layer], "veil_beta": 0.1, "airlight": 0.8, "depth_source": "prior:ground-plane"})
+def test_rain_bad_layer_params_name_the_layer_and_the_parameter(small_image, change, key):
+    params = {**RAIN, "layers": [LAYER, {**LAYER, **change}]}
+    with pytest.raises(ParameterError, match=f"{key}=") as info:
+        Rain.replay(small_image, params)
+    assert str(info.value).startswith("rain: ") and "layers[1]" in str(info.value)
 
 
-def test_rain_bad_scalar_params_name_the_parameter(small_image):
-    base = {"layers": [], "veil_beta": 0.1, "airlight": 0.8, "depth_source": "prior:ground-plane"}
-    for change, key in (({"veil_beta": -0.2}, "veil_beta"), ({"airlight": 0.0}, "airlight"), ({"layers": {}}, "layers")):
-        with pytest.raises(ValueError, match=key):
-            Rain.replay(small_image, {**base, **change})
+@pytest.mark.parametrize(("layers", "message"), [
+    ({}, "layers must be a list .* got dict"),
+    ([LAYER] * (MAX_LAYERS + 1), f"layers must be a list of at most {MAX_LAYERS} .* got {MAX_LAYERS + 1} layers"),
+    ([LAYER, 5], r"layers\[1\] must be a dict .* got int"),
+    ([LAYER, {**LAYER, "speed": 3.0}], r"layers\[1\] must be a dict with exactly the keys .* 'speed'"),
+    ([{k: v for k, v in LAYER.items() if k != "seed"}], r"layers\[0\] must be a dict with exactly the keys .* got keys \['angle_deg'"),
+])
+def test_rain_layer_structure_is_checked(small_image, layers, message):
+    with pytest.raises(ParameterError, match=f"rain: parameter {message}"):
+        Rain.replay(small_image, {**RAIN, "layers": layers})
+
+
+@pytest.mark.parametrize(("key", "value"), [(k, v) for k in ("veil_beta", "airlight", "depth_source") for v in WRONG_TYPES]
+                         + [("veil_beta", -0.2), ("veil_beta", MAX_BETA * 1.01), ("airlight", 0.0), ("depth_source", "prior:flat")])
+def test_rain_bad_scalar_params_name_the_parameter(small_image, key, value):
+    with pytest.raises(ParameterError, match=f"rain: parameter {key}="):
+        Rain.replay(small_image, {**RAIN, key: value})
+
+
+def test_rain_sizes_and_counts_are_bounded_by_the_image(small_image):
+    short = min(small_image.shape[:2])
+    longest = {**LAYER, "length": short / 2, "width": short / 8}
+    assert Rain.replay(small_image, {**RAIN, "layers": [longest]}).shape == small_image.shape
+    for key in ("length", "width"):
+        with pytest.raises(ParameterError, match=rf"layers\[0\]\.{key}=\S+ is outside the valid range \[0.0, {longest[key]}\]"):
+            Rain.replay(small_image, {**RAIN, "layers": [{**longest, key: longest[key] * 1.01}]})
+    # density: at most MAX_STREAK_SEEDS expected seeds on the canvas (the image padded by the kernel radius)
+    ry, rx = streak_radius(longest["length"], longest["angle_deg"], longest["width"])
+    canvas = (small_image.shape[0] + 2 * ry) * (small_image.shape[1] + 2 * rx)
+    assert canvas <= (small_image.shape[0] + 0.82 * short + 5) * (small_image.shape[1] + 0.82 * short + 5)
+    with pytest.raises(ParameterError, match=rf"layers\[0\]\.density=\S+ is outside the valid range \[0.0, {MAX_STREAK_SEEDS / canvas}\]"):
+        Rain.replay(small_image, {**RAIN, "layers": [{**longest, "density": 1.01 * MAX_STREAK_SEEDS / canvas}]})
+
+
+@pytest.mark.parametrize(("cls", "params", "key"), [
+    (Rain, {**RAIN, "layers": [{**LAYER, "density": 1e12}]}, "layers[0].density"),
+    (Rain, {**RAIN, "layers": [{**LAYER, "length": 1e9}]}, "layers[0].length"),
+    (Rain, {**RAIN, "layers": [{**LAYER, "width": 1e9}]}, "layers[0].width"),
+    (Rain, {**RAIN, "layers": [LAYER] * 10**6}, "layers"),
+    (Rain, {**RAIN, "veil_beta": 1e300}, "veil_beta"),
+    (Haze, {**HAZE, "beta": 1e9}, "beta"),
+    (Haze, {**HAZE, "airlight": "abc"}, "airlight"),
+])
+def test_huge_or_wrong_values_fail_fast_before_allocating(cls, params, key, astronaut):
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(ParameterError, match=f"{cls.name}: parameter {key}".replace("[", r"\[")):
+            cls.replay(astronaut, params)
+        elapsed, peak = time.perf_counter() - start, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert elapsed < 0.05 and peak < 100_000
+
+
+def test_output_does_not_depend_on_simd_dispatch(astronaut, tmp_path):
+    """Haze and rain on a depth map in a child process with numpy's and OpenCV's dispatched SIMD code
+    (and FMA) off: float32 exp (transmission, streak kernels) and Gaussian depth smoothing moved pixels there."""
+    yy, xx = np.mgrid[:512, :512]
+    depth = (1.0 + xx + 0.5 * yy + 40 * np.sin(xx / 37.0) * np.cos(yy / 23.0)).astype(np.float32)
+    np.save(tmp_path / "depth.npy", depth)
+    draws = [(cls(severity=s), s) for cls in (Haze, Rain) for s in (1, 3, 5)]
+    draws += [(Rain(severity=5), 0), (Rain(severity=None, track="ood"), 8)]  # these two catch a float32 streak kernel
+    cases = [(d.name, d.sample(np.random.default_rng(seed), astronaut, depth)) for d, seed in draws]
+    child = ("import hashlib, json, sys, numpy, skimage.data\n"
+             "from uirbench.degradations import create\n"
+             "image, depth = skimage.data.astronaut(), numpy.load(sys.argv[2])\n"
+             "print(json.dumps([hashlib.sha256(type(create(n)).replay(image, p, depth).tobytes()).hexdigest()"
+             " for n, p in json.loads(sys.argv[1])]))\n")
+    numpy_targets = np.show_config(mode="dicts")["SIMD Extensions"]["found"]
+    opencv_features = [f.strip("*?") for f in cv2.getCPUFeaturesLine().split() if f.startswith("*")]
+    env = dict(os.environ, NPY_DISABLE_CPU_FEATURES=",".join(numpy_targets),
+               OPENCV_CPU_DISABLE=",".join([*opencv_features, "FMA3"]))
+    run = subprocess.run([sys.executable, "-c", child, json.dumps(cases), str(tmp_path / "depth.npy")],
+                         env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    here = [hashlib.sha256((Haze if n == "haze" else Rain).replay(astronaut, p, depth).tobytes()).hexdigest()
+            for n, p in cases]
+    assert json.loads(run.stdout) == here

@@ -20,7 +20,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from uirbench.degradations.base import REFERENCE_SIDE
+from uirbench.degradations.base import REFERENCE_SIDE, short_repr
+from uirbench.errors import ParameterError
+from uirbench.io import ImageError
 
 DEPTH_SUFFIXES = (".png", ".npy")
 SMOOTH_SIGMA = 1.5
@@ -36,48 +38,61 @@ def load_depth(path: str | os.PathLike[str]) -> np.ndarray:
     """Read a depth map: a single-channel 16-bit PNG or a 2-D ``.npy`` array -> HxW float32.
 
     Values are returned as stored (distance-like, larger = farther; units do not matter, see
-    :func:`normalise_depth`). Refused with a ValueError naming the file: missing or unreadable
-    files, other suffixes, 8-bit PNGs (256 depth levels band visibly in haze), colour PNGs,
-    arrays that are not 2-D, not real numbers, or not finite.
+    :func:`normalise_depth`). Refused with an :class:`~uirbench.io.ImageError` naming the file:
+    missing or unreadable files, other suffixes, 8-bit PNGs (256 depth levels band visibly in
+    haze), colour PNGs, arrays that are not 2-D, not real numbers, or not finite.
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in DEPTH_SUFFIXES:
-        raise ValueError(f"{path}: unsupported depth file suffix {suffix!r}; valid: {', '.join(DEPTH_SUFFIXES)} "
+        raise ImageError(f"{path}: unsupported depth file suffix {suffix!r}; valid: {', '.join(DEPTH_SUFFIXES)} "
                          "(16-bit single-channel PNG or a 2-D numpy array)")
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise ValueError(f"{path}: cannot read depth file ({exc.strerror or exc})") from exc
+        raise ImageError(f"{path}: cannot read depth file ({exc.strerror or exc})") from exc
     if suffix == ".png":
         depth = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
         if depth is None:
-            raise ValueError(f"{path}: not a readable PNG depth map")
+            raise ImageError(f"{path}: not a readable PNG depth map")
         if depth.ndim != 2:
-            raise ValueError(f"{path}: depth PNG has {depth.shape[2]} channels; expected one (greyscale 16-bit)")
+            raise ImageError(f"{path}: depth PNG has {depth.shape[2]} channels; expected one (greyscale 16-bit)")
         if depth.dtype != np.uint16:
-            raise ValueError(f"{path}: depth PNG is {depth.dtype} ({8 * depth.itemsize}-bit); expected 16-bit, "
+            raise ImageError(f"{path}: depth PNG is {depth.dtype} ({8 * depth.itemsize}-bit); expected 16-bit, "
                              "since 8-bit depth bands visibly in haze. Save depth as 16-bit PNG or .npy")
     else:
         try:
             depth = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
-            raise ValueError(f"{path}: not a readable .npy depth map ({exc})") from exc
-    return check_depth(depth, what=str(path)).astype(np.float32)
+            raise ImageError(f"{path}: not a readable .npy depth map ({exc})") from exc
+    problem = depth_problem(depth)
+    if problem:
+        raise ImageError(f"{path}: {problem}")
+    return depth.astype(np.float32)
+
+
+def depth_problem(depth: np.ndarray, shape: tuple[int, ...] | None = None) -> str | None:
+    """What is wrong with ``depth`` as a depth map (of ``shape[:2]`` when given), or None if it is a
+    2-D array of finite real numbers."""
+    if not isinstance(depth, np.ndarray):
+        return f"depth must be a 2-D numpy array, got {type(depth).__name__}"
+    if not (np.issubdtype(depth.dtype, np.integer) or np.issubdtype(depth.dtype, np.floating)):
+        return f"depth map must hold real numbers (integer or float), got dtype {depth.dtype}"
+    if depth.ndim != 2:
+        return f"depth map must be 2-D (HxW), got shape {depth.shape}"
+    if shape is not None and depth.shape != tuple(shape[:2]):
+        return f"depth map shape {depth.shape} does not match the image's {tuple(shape[:2])}"
+    if not np.isfinite(depth).all():
+        return "depth map contains NaN or inf"
+    return None
 
 
 def check_depth(depth: np.ndarray, shape: tuple[int, ...] | None = None, what: str = "depth") -> np.ndarray:
-    """Return ``depth`` if it is a 2-D finite real array (of ``shape[:2]`` when given), else raise."""
-    if not isinstance(depth, np.ndarray):
-        raise ValueError(f"{what}: depth must be a 2-D numpy array, got {type(depth).__name__}")
-    if not (np.issubdtype(depth.dtype, np.integer) or np.issubdtype(depth.dtype, np.floating)):
-        raise ValueError(f"{what}: depth map must hold real numbers (integer or float), got dtype {depth.dtype}")
-    if depth.ndim != 2:
-        raise ValueError(f"{what}: depth map must be 2-D (HxW), got shape {depth.shape}")
-    if shape is not None and depth.shape != tuple(shape[:2]):
-        raise ValueError(f"{what}: depth map shape {depth.shape} does not match the image's {tuple(shape[:2])}")
-    if not np.isfinite(depth).all():
-        raise ValueError(f"{what}: depth map contains NaN or inf")
+    """Return ``depth`` if it is a 2-D finite real array (of ``shape[:2]`` when given), else raise a
+    :class:`~uirbench.errors.ParameterError` prefixed by ``what``."""
+    problem = depth_problem(depth, shape)
+    if problem:
+        raise ParameterError(f"{what}: {problem}")
     return depth
 
 
@@ -95,17 +110,25 @@ def normalise_depth(depth: np.ndarray) -> np.ndarray:
     if hi <= lo:
         lo, hi = float(depth.min()), float(depth.max())
     if hi <= lo:
-        raise ValueError(f"depth map is constant ({lo}): relative depth is undefined; "
-                         "pass depth=None to use the ground-plane prior instead")
+        raise ParameterError(f"depth map is constant ({lo}): relative depth is undefined; "
+                             "pass depth=None to use the ground-plane prior instead")
     out = depth - np.float32(lo)
     out *= np.float32(1.0 / (hi - lo))
     return np.clip(out, 0.0, 1.0, out=out)
 
 
 def smooth_depth(depth01: np.ndarray) -> np.ndarray:
-    """Slight Gaussian blur of relative depth (sigma ``SMOOTH_SIGMA`` px at 512, scaled) against halos."""
+    """Slight Gaussian blur of relative depth (sigma ``SMOOTH_SIGMA`` px at 512, scaled) against halos.
+
+    HxW float32 in, float32 out. The blur runs in float64: OpenCV's float32 Gaussian filter differs
+    by a few ulp between its SSE, AVX2 and FMA code paths, which reaches the rounded image now and
+    then; the float64 result cast to float32 does not depend on the CPU.
+    """
     sigma = SMOOTH_SIGMA * min(depth01.shape) / REFERENCE_SIDE
-    return cv2.GaussianBlur(depth01, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
+    wide = depth01.astype(np.float64)
+    # in place: OpenCV maps fresh pages for every array it allocates, numpy's allocator reuses freed ones
+    cv2.GaussianBlur(wide, (0, 0), sigma, dst=wide, borderType=cv2.BORDER_REFLECT_101)
+    return wide.astype(np.float32)
 
 
 def ground_plane_prior(shape: tuple[int, ...]) -> np.ndarray:
@@ -136,10 +159,11 @@ def depth_source_of(depth: np.ndarray | None) -> str:
 
 
 def check_depth_source(name: str, depth_source: str) -> None:
-    """Raise a ValueError unless ``depth_source`` is ``"map"`` or ``"prior:<known prior>"``."""
+    """Raise a :class:`~uirbench.errors.ParameterError` unless ``depth_source`` is ``"map"`` or ``"prior:<known prior>"``."""
     valid = ["map", *(f"prior:{p}" for p in PRIORS)]
-    if depth_source not in valid:
-        raise ValueError(f"{name}: parameter depth_source={depth_source!r} is not valid; valid choices: {', '.join(valid)}")
+    if not isinstance(depth_source, str) or depth_source not in valid:
+        raise ParameterError(f"{name}: parameter depth_source={short_repr(depth_source)} is not valid; "
+                             f"valid choices: {', '.join(valid)}")
 
 
 def scene_depth(name: str, shape: tuple[int, ...], depth: np.ndarray | None, depth_source: str) -> np.ndarray:
@@ -153,6 +177,6 @@ def scene_depth(name: str, shape: tuple[int, ...], depth: np.ndarray | None, dep
     if depth_source != "map":
         return PRIORS[depth_source.removeprefix("prior:")](shape)
     if depth is None:
-        raise ValueError(f"{name}: depth_source='map' needs the depth map these parameters were sampled with; "
-                         "pass it as depth=... (replay cannot reproduce the image without it)")
+        raise ParameterError(f"{name}: depth_source='map' needs the depth map these parameters were sampled with; "
+                             "pass it as depth=... (replay cannot reproduce the image without it)")
     return smooth_depth(normalise_depth(check_depth(depth, shape, what=f"{name}: depth")))

@@ -11,6 +11,15 @@ smoothed, or the ground-plane prior). RESIDE-like ranges (Li et al. 2019): airli
 sRGB value, here converted to linear light; beta 0.6-1.8. With metric depth, beta = 3.912 /
 visibility (Koschmieder); on relative depth, beta is the optical depth of the farthest point, so
 beta 1.2 (severity 5) leaves 30% of the far scene's radiance (t = exp(-1.2)).
+
+Valid parameters (checked by ``apply`` before any array is allocated; a
+:class:`~uirbench.errors.ParameterError` names the parameter, its value and the range): ``beta``
+in [0, ``MAX_BETA``], ``airlight`` in (0, 1] (linear light), ``depth_source`` ``"map"`` or
+``"prior:ground-plane"``.
+
+The transmission ``exp(-beta d)`` is evaluated in float64 and rounded to float32: numpy's float32
+``exp`` differs by up to 2 ulp between its AVX-512, AVX2 and baseline loops, which moves a rounded
+pixel now and then; the float64 loops differ by at most 1 ulp, which the rounding to float32 hides.
 """
 
 from __future__ import annotations
@@ -22,12 +31,16 @@ import numpy as np
 
 from uirbench.degradations.base import Degradation, Range, check_range, to_linear, to_srgb8
 from uirbench.degradations.depth import check_depth_source, depth_source_of, scene_depth
+from uirbench.errors import ParameterError
 from uirbench.registry import DEGRADATIONS
 
 AIRLIGHT_SRGB = (0.7, 1.0)
 """Range of the grey airlight as an sRGB value in [0, 1] (RESIDE's A range)."""
 BAND_PIXELS = 1 << 14
 """Pixels per band in :func:`composite` (32 rows at 512 px wide)."""
+MAX_BETA = 10.0
+"""Largest optical depth of the farthest point: t = exp(-10) = 4.5e-5 there, so the far scene is
+entirely veiled (sampled values reach 2.0)."""
 
 
 def draw_airlight(rng: np.random.Generator) -> float:
@@ -40,13 +53,16 @@ def check_airlight(name: str, airlight: float) -> None:
     """Airlight must lie in (0, 1] (linear light; 0 would be black 'haze', > 1 brighter than white)."""
     check_range(name, "airlight", airlight, 0.0, 1.0)
     if airlight == 0:
-        raise ValueError(f"{name}: parameter airlight=0 is outside the valid range (0, 1]")
+        raise ParameterError(f"{name}: parameter airlight=0 is outside the valid range (0, 1]")
 
 
 def transmission(depth01: np.ndarray, beta: float) -> np.ndarray:
-    """Beer-Lambert transmission ``t = exp(-beta d)``: HxW float32 in (0, 1] for relative depth d."""
-    trans = depth01 * np.float32(-beta)
-    return np.exp(trans, out=trans)
+    """Beer-Lambert transmission ``t = exp(-beta d)``: HxW float32 in (0, 1] for relative depth d.
+
+    Computed in float64 (see the module docstring); ``t`` is exactly 1 where ``d`` is 0.
+    """
+    trans = np.multiply(depth01, -float(beta), dtype=np.float64)
+    return np.exp(trans, out=trans).astype(np.float32)
 
 
 def scatter(linear: np.ndarray, trans: np.ndarray, airlight: float) -> np.ndarray:
@@ -84,8 +100,9 @@ def composite(image: np.ndarray, trans: np.ndarray, airlight: float) -> np.ndarr
 class Haze(Degradation):
     """Atmospheric scattering I = J t + A(1 - t), t = exp(-beta d), on scene depth, in linear light.
 
-    Parameters: ``beta`` (scattering coefficient on relative depth in [0, 1]), ``airlight``
-    (grey airlight, linear light in (0, 1]), ``depth_source`` (``"map"`` or ``"prior:ground-plane"``).
+    Parameters: ``beta`` (scattering coefficient on relative depth in [0, 1]; valid in
+    [0, ``MAX_BETA``]), ``airlight`` (grey airlight, linear light in (0, 1]), ``depth_source``
+    (``"map"`` or ``"prior:ground-plane"``).
     """
 
     name = "haze"
@@ -108,7 +125,7 @@ class Haze(Degradation):
     @staticmethod
     def apply(image: np.ndarray, *, beta: float, airlight: float, depth_source: str,
               depth: np.ndarray | None = None) -> np.ndarray:
-        check_range("haze", "beta", beta, 0.0)
+        check_range("haze", "beta", beta, 0.0, MAX_BETA)
         check_airlight("haze", airlight)
         check_depth_source("haze", depth_source)
         if beta == 0:

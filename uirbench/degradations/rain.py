@@ -25,29 +25,61 @@ Angles: ``angle_deg`` is the tilt from vertical; positive tilts the bottom of a 
 right (rain blown rightwards). Lengths and widths are pixels; the severity table defines them at a
 512-px short side and ``sample`` scales them (and density, by the square of the inverse scale,
 so the number of streaks per image does not depend on resolution).
+
+Valid parameters (checked by ``apply`` before any array is allocated; a
+:class:`~uirbench.errors.ParameterError` names the parameter, its value and the range), with S the
+image's shorter side:
+
+=======================  =======================================================================
+``layers``               a list of at most ``MAX_LAYERS`` (3: far, mid, near) dicts, keys below
+``layers[i].length``     [0, S/2] px (``MAX_LENGTH``; sampled lengths reach 0.18 S)
+``layers[i].angle_deg``  [-90, 90] degrees from vertical
+``layers[i].width``      (0, S/8] px FWHM (``MAX_WIDTH``; sampled widths reach 0.005 S)
+``layers[i].intensity``  [0, 1]
+``layers[i].density``    [0, MAX_STREAK_SEEDS / canvas] seeds per px, the canvas being the image
+                         padded by the streak kernel's radius (:func:`streak_radius`) on every
+                         side, at most (H + 0.82 S + 5) x (W + 0.82 S + 5) px: a layer draws
+                         about 1e6 seeds at most (sampled rain: 40 to 130 000, the most on long,
+                         narrow images, where density scales with 1 / S^2)
+``layers[i].seed``       an integer in [0, 2**63)
+``veil_beta``            [0, ``MAX_BETA``] (as haze's ``beta``)
+``airlight``             (0, 1], linear light
+``depth_source``         ``"map"`` or ``"prior:ground-plane"``
+=======================  =======================================================================
+
+Cross-machine reproducibility: streak kernels are evaluated in float64 and rounded to float32
+(numpy's float32 ``exp`` differs by up to 2 ulp between its AVX-512, AVX2 and baseline loops, which
+moved rounded pixels). The streak field is filtered by ``cv2.filter2D`` in float32: its SIMD paths
+differ by an ulp on the opacities, which has not moved a rounded pixel in any check (benchmarks/
+pixel_stability.py; 96 rain images with ``cv2.setUseOptimized(False)``), and float64 filtering
+would cost about half again the rain's run time.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
 from uirbench.degradations.base import (
-    SEED_BOUND,
     Degradation,
     Range,
     check_range,
+    check_seed,
     draw_seed,
     field_rng,
+    short_repr,
     spatial_scale,
 )
 from uirbench.degradations.depth import check_depth_source, depth_source_of, scene_depth
-from uirbench.degradations.haze import check_airlight, composite, draw_airlight, transmission
+from uirbench.degradations.haze import MAX_BETA, check_airlight, composite, draw_airlight, transmission
+from uirbench.errors import ParameterError
 from uirbench.registry import DEGRADATIONS
 
-FWHM_PER_SIGMA = 2.0 * np.sqrt(2.0 * np.log(2.0))
+FWHM_PER_SIGMA = 2.0 * math.sqrt(2.0 * math.log(2.0))
 MIN_RENDER_SIGMA = 0.5
 """Thinner cross-sections are drawn at this sigma (px) with the peak lowered to keep the profile's
 integral: a sub-pixel streak then covers a pixel partly instead of aliasing."""
@@ -63,6 +95,23 @@ MAX_ANGLE = 30.0
 ANGLE_JITTER = 4.0
 JITTER = 0.15
 """Per-layer length, intensity and density are multiplied by U[1 - JITTER, 1 + JITTER)."""
+MAX_LAYERS = len(PLANES)
+MAX_LENGTH = 0.5
+"""Streak lengths are at most this fraction of the image's shorter side."""
+MAX_WIDTH = 0.125
+"""Streak widths (FWHM) are at most this fraction of the image's shorter side."""
+MAX_STREAK_SEEDS = 1_000_000
+"""Expected streak seeds per layer on its padded canvas are at most this (about 20 MB of arrays)."""
+
+
+def streak_radius(length: float, angle_deg: float, width: float) -> tuple[int, int]:
+    """Half-sizes (ry, rx) of :func:`streak_kernel`: the segment's half extent along each axis plus
+    three rendering sigmas, rounded up."""
+    render = max(width / FWHM_PER_SIGMA, MIN_RENDER_SIGMA)
+    theta = math.radians(angle_deg)
+    half = length / 2.0
+    return (math.ceil(half * abs(math.cos(theta)) + 3.0 * render),
+            math.ceil(half * abs(math.sin(theta)) + 3.0 * render))
 
 
 def streak_kernel(length: float, angle_deg: float, width: float) -> np.ndarray:
@@ -71,19 +120,19 @@ def streak_kernel(length: float, angle_deg: float, width: float) -> np.ndarray:
     Value at offset p: ``exp(-dist(p, segment)^2 / (2 sigma^2))`` for the segment of ``length`` px
     through the centre in direction (sin angle, cos angle) (x right, y down), sigma = width / 2.355
     (rendered at no less than ``MIN_RENDER_SIGMA`` with the peak scaled by sigma / sigma_render).
+    Evaluated in float64, rounded to float32.
     """
     sigma = width / FWHM_PER_SIGMA
     render = max(sigma, MIN_RENDER_SIGMA)
-    theta = np.deg2rad(angle_deg)
-    ux, uy = np.float32(np.sin(theta)), np.float32(np.cos(theta))
-    half = np.float32(length / 2.0)
-    rx = int(np.ceil(half * abs(ux) + 3.0 * render))
-    ry = int(np.ceil(half * abs(uy) + 3.0 * render))
-    x = np.arange(-rx, rx + 1, dtype=np.float32)[None, :]
-    y = np.arange(-ry, ry + 1, dtype=np.float32)[:, None]
+    theta = math.radians(angle_deg)
+    ux, uy = math.sin(theta), math.cos(theta)
+    half = length / 2.0
+    ry, rx = streak_radius(length, angle_deg, width)
+    x = np.arange(-rx, rx + 1, dtype=np.float64)[None, :]
+    y = np.arange(-ry, ry + 1, dtype=np.float64)[:, None]
     along = np.clip(x * ux + y * uy, -half, half)
     dist2 = (x - along * ux) ** 2 + (y - along * uy) ** 2
-    return (np.float32(sigma / render) * np.exp(dist2 * np.float32(-0.5 / render**2))).astype(np.float32)
+    return (sigma / render * np.exp(dist2 * (-0.5 / render**2))).astype(np.float32)
 
 
 def streak_alpha(shape: tuple[int, ...], *, length: float, angle_deg: float, width: float, intensity: float,
@@ -91,18 +140,10 @@ def streak_alpha(shape: tuple[int, ...], *, length: float, angle_deg: float, wid
     """Streak opacity of one layer: HxW float32 in [0, 1] for an image of ``shape`` (HxW[x3]).
 
     Seeds are drawn on a canvas padded by the kernel radius and cropped after filtering, so streaks
-    enter from beyond the border and density is uniform up to the edges.
+    enter from beyond the border and density is uniform up to the edges. The parameters must lie
+    in the ranges :func:`check_layers` enforces.
     """
     height, width_px = shape[:2]
-    check_range("rain", "length", length, 0.0, max(height, width_px))
-    check_range("rain", "angle_deg", angle_deg, -90.0, 90.0)
-    check_range("rain", "width", width, 0.0, max(height, width_px))
-    if width == 0:
-        raise ValueError("rain: parameter width=0 is outside the valid range (0, image side]")
-    check_range("rain", "intensity", intensity, 0.0, 1.0)
-    check_range("rain", "density", density, 0.0, 100.0)
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or not 0 <= seed < SEED_BOUND:
-        raise ValueError(f"rain: parameter seed={seed!r} must be an integer in [0, 2**63)")
     kernel = streak_kernel(length, angle_deg, width)
     ry, rx = kernel.shape[0] // 2, kernel.shape[1] // 2
     canvas_shape = (height + 2 * ry, width_px + 2 * rx)
@@ -118,10 +159,30 @@ def streak_alpha(shape: tuple[int, ...], *, length: float, angle_deg: float, wid
     return np.clip(alpha[ry:ry + height, rx:rx + width_px], 0.0, 1.0)
 
 
-def check_layers(layers: list) -> None:
-    """``layers`` must be a list of dicts with exactly the keys of ``LAYER_KEYS``."""
-    if not isinstance(layers, list) or any(not isinstance(layer, dict) or set(layer) != set(LAYER_KEYS) for layer in layers):
-        raise ValueError(f"rain: parameter layers must be a list of dicts with keys {', '.join(LAYER_KEYS)}; got {layers!r}")
+def check_layers(layers: Any, shape: tuple[int, ...]) -> None:
+    """Raise a :class:`~uirbench.errors.ParameterError` unless ``layers`` is valid for an image of
+    ``shape`` (HxW[x3]): the ranges in the module docstring. Allocates nothing."""
+    if not isinstance(layers, list) or len(layers) > MAX_LAYERS:
+        got = f"{len(layers)} layers" if isinstance(layers, list) else type(layers).__name__  # no repr: it may be huge
+        raise ParameterError(f"rain: parameter layers must be a list of at most {MAX_LAYERS} dicts with keys "
+                             f"{', '.join(LAYER_KEYS)}; got {got}")
+    short = min(shape[:2])
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, dict) or set(layer) != set(LAYER_KEYS):
+            got = f"keys {short_repr(sorted(map(str, layer)))}" if isinstance(layer, dict) else type(layer).__name__
+            raise ParameterError(f"rain: parameter layers[{i}] must be a dict with exactly the keys "
+                                 f"{', '.join(LAYER_KEYS)}; got {got}")
+        key = f"layers[{i}]."
+        check_range("rain", key + "length", layer["length"], 0.0, MAX_LENGTH * short)
+        check_range("rain", key + "angle_deg", layer["angle_deg"], -90.0, 90.0)
+        check_range("rain", key + "width", layer["width"], 0.0, MAX_WIDTH * short)
+        if layer["width"] == 0:
+            raise ParameterError(f"rain: parameter {key}width=0 is outside the valid range (0, {MAX_WIDTH * short}]")
+        check_range("rain", key + "intensity", layer["intensity"], 0.0, 1.0)
+        ry, rx = streak_radius(layer["length"], layer["angle_deg"], layer["width"])
+        canvas = (shape[0] + 2 * ry) * (shape[1] + 2 * rx)
+        check_range("rain", key + "density", layer["density"], 0.0, MAX_STREAK_SEEDS / canvas)
+        check_seed(f"rain: layers[{i}]", layer["seed"])
 
 
 @DEGRADATIONS.register("rain", family="rain")
@@ -130,7 +191,8 @@ class Rain(Degradation):
     """Rain streak layers at 2-3 depths composited in linear light, then a depth-dependent veil.
 
     Parameters: ``layers`` (list of {length, angle_deg, width, intensity, density, seed}, px and
-    seeds per px of this image), ``veil_beta``, ``airlight`` (linear, (0, 1]), ``depth_source``.
+    seeds per px of this image), ``veil_beta``, ``airlight`` (linear, (0, 1]), ``depth_source``;
+    valid ranges in the module docstring.
     The severity table holds the near layer's length (px at 512) and intensity, the far layer's
     density (seeds per px at 512), the number of layers and ``veil_beta``; out-of-distribution rain
     is denser, longer, brighter, always three layers and more veiled.
@@ -193,8 +255,8 @@ class Rain(Degradation):
     @staticmethod
     def apply(image: np.ndarray, *, layers: list[dict], veil_beta: float, airlight: float, depth_source: str,
               depth: np.ndarray | None = None) -> np.ndarray:
-        check_layers(layers)
-        check_range("rain", "veil_beta", veil_beta, 0.0)
+        check_layers(layers, image.shape)
+        check_range("rain", "veil_beta", veil_beta, 0.0, MAX_BETA)
         check_airlight("rain", airlight)
         check_depth_source("rain", depth_source)
         if not layers and veil_beta == 0:
