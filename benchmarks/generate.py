@@ -40,7 +40,7 @@ from multiprocessing import get_context
 from pathlib import Path
 
 CBSD68 = Path(__file__).resolve().parents[2] / "shared" / "data" / "CBSD68"
-SUITE = "uir-v1"
+SUITE = "uir-v2"  # the default suite (uirbench.suites.DEFAULT_SUITE)
 TARGET_FLOOR_RATIO = 0.7
 TARGET_SCALING = 1.8
 

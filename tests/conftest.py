@@ -33,7 +33,7 @@ def small_image(astronaut) -> np.ndarray:
 
 @pytest.fixture(scope="session")
 def photo_dir(tmp_path_factory, astronaut):
-    """Six 64x80 crops of a real photograph as a folder source (uir-v1 splits: 3 train, 1 val, 2 test)."""
+    """Six 64x80 crops of a real photograph as a folder source (default-suite splits: 3 train, 1 val, 2 test)."""
     from PIL import Image
 
     root = tmp_path_factory.mktemp("photos")

@@ -18,9 +18,10 @@ from PIL import Image
 
 from uirbench.cli import main
 from uirbench.generate import GenerateConfig, generate
+from uirbench.suites import DEFAULT_SUITE
 from uirbench.verify import verify
 
-SUITE = "uir-v1"
+SUITE = DEFAULT_SUITE
 
 
 def _write(path: Path, array: np.ndarray, **save) -> Path:

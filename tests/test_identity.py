@@ -16,7 +16,7 @@ from uirbench.cli import main
 from uirbench.generate import choose_images
 from uirbench.manifest import ManifestError, load_manifest
 from uirbench.sources import SourceItem
-from uirbench.suites import get_suite
+from uirbench.suites import DEFAULT_SUITE, get_suite
 from uirbench.verify import verify
 
 
@@ -121,7 +121,7 @@ def test_dataset_without_pixel_hashes_is_refused_clearly(tiny_dataset, tmp_path)
 
 
 def test_limit_gives_every_split_an_image():
-    suite = get_suite("uir-v1")
+    suite = get_suite(DEFAULT_SUITE)
     items = [SourceItem(image_id=f"img{i:03d}") for i in range(40)]
     by_split = {s: sorted(it.image_id for it in items if suite.split_of(it.image_id) == s) for s, _ in suite.splits}
     chosen = choose_images(suite, items, None, 3)

@@ -27,6 +27,7 @@ from uirbench.leaderboard.entry import EntryError, load_entries, load_entry, val
 from uirbench.leaderboard.ranking import Board, boards, cell_ranks, mean_ranks, tie_groups
 from uirbench.leaderboard.submit import SubmissionError, SubmitConfig, submit
 from uirbench.stats import bootstrap_ci
+from uirbench.suites import DEFAULT_SUITE
 
 
 def _manifest(data: Path, split: str = "test") -> list[dict]:
@@ -313,7 +314,7 @@ def test_build_is_deterministic_and_removes_stale_files(board_dir, tmp_path):
     assert {"README.md", "index.html"} <= set(first) and any(f.endswith("-radar-psnr.png") for f in first)
     tables = [f for f in first if f.endswith(".csv")]
     readme = (out / "README.md").read_text()
-    assert readme.count("\n> uir-v1/test, ") == len(tables)  # the spec line above every table
+    assert readme.count(f"\n> {DEFAULT_SUITE}/test, ") == len(tables)  # the spec line above every table
     # the same entry on another dataset: a new board, so every file of the old one must go, and only those
     entries = tmp_path / "entries"
     moved = load_entry(board_dir / "identity.json")

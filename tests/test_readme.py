@@ -33,7 +33,7 @@ def test_readme_states_the_fingerprint_recipe_and_the_current_pins():
     text = (ROOT / "README.md").read_text()
     assert RECIPE_TEXT in text
     pins = json.loads((ROOT / "tests" / "golden" / f"{DEFAULT_SUITE}.json").read_text())
-    assert f"| {DEFAULT_SUITE} | `{pins['generate_default']}` | `{pins['generate_limit_2']}` |" in text
+    assert f"| {DEFAULT_SUITE} (current) | `{pins['generate_default']}` | `{pins['generate_limit_2']}` |" in text
 
 
 def test_readme_names_the_weight_files_where_the_code_looks_for_them():

@@ -39,7 +39,7 @@ from uirbench.io import ImageError, encode_png, sha256_file, write_bytes, write_
 from uirbench.manifest import FINGERPRINT_RECIPE, MANIFEST, ManifestError, fingerprint, pixel_sha256, read_json
 from uirbench.progress import Progress
 from uirbench.sources import SourceItem, read_item, resolve
-from uirbench.suites import Suite, get_suite
+from uirbench.suites import DEFAULT_SUITE, Suite, get_suite
 
 CONTINUOUS = -1
 """Manifest ``severity`` of a continuous draw (see the row's ``range``); every column keeps one
@@ -52,7 +52,7 @@ class GenerateConfig:
     """Arguments of ``uirbench generate`` (see ``--help``)."""
 
     source: str = "builtin"
-    suite: str = "uir-v1"
+    suite: str = DEFAULT_SUITE
     out: str = "uirbench-data"
     seed: int = 0
     workers: int = 1

@@ -81,8 +81,11 @@ def _add(suite: Suite) -> None:
     SUITES[suite.name] = suite
 
 
+# uir-v1 (uirbench 0.1) is retired: uirbench 0.2 changed camera-noise (the noise alone), the defocus
+# and Gaussian blur kernels (exact pixel integration) and made every float path CPU-independent, which
+# moved its pixels. The README's "Dataset identity" table keeps its fingerprints.
 _add(Suite(
-    name="uir-v1",
+    name="uir-v2",
     description="default: 6 families x 5 severities + 9 mixed recipes + out-of-distribution track; train/val/test by image hash",
     splits=(("test", 0.25), ("val", 0.15), ("train", 0.60)),
     tracks={
@@ -105,7 +108,7 @@ _add(Suite(
                      Track("jpeg10", ("jpeg",), (5,), overrides=(("quality", 10),)))},
 ))
 
-DEFAULT_SUITE = "uir-v1"
+DEFAULT_SUITE = "uir-v2"
 
 
 def get_suite(name: str) -> Suite:

@@ -161,6 +161,8 @@ def disk_kernel(radius: float) -> np.ndarray:
     (0.30), 0.58 at 1.5 (0.65).
     """
     n = math.ceil(radius + 0.5) - 1  # pixel n spans [n - 1/2, n + 1/2]
+    if n == 0:
+        return np.ones((1, 1), np.float32)  # the disk lies inside the centre pixel (and r^2 may underflow)
     r2 = radius * radius
     edges = np.concatenate([[0.0], np.arange(n + 1) + 0.5])  # the centre pixel's half, then whole pixels
     x = np.minimum(edges, radius)
