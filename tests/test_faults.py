@@ -222,3 +222,10 @@ def test_an_internal_error_is_one_line_and_debug_shows_the_traceback(tmp_path, s
     assert "Traceback" not in text and len(text.strip().splitlines()) == 1
     with pytest.raises(RuntimeError, match="simulated bug"):
         main(["--debug", *argv])
+
+
+@pytest.mark.parametrize("mix", ["", ",", "=2"])
+def test_empty_mix_selection_is_refused(mix, tiny_dataset, tmp_path, capsys):
+    code, text = _run(["train", "--model", "nafnet", "--preset", "tiny", "--steps", "1", "--mix", mix,
+                       "--data", str(tiny_dataset), "--out", str(tmp_path / "run")], capsys)
+    assert code == 2 and "--mix" in text and "empty degradation name" in text, text

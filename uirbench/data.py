@@ -43,11 +43,14 @@ class ImageCache:
 
 def parse_mix(text: str | None) -> dict[str, float] | None:
     """``"noise=2,haze=1"`` -> {"noise": 2.0, "haze": 1.0}; None keeps the balanced default."""
-    if not text:
+    if text is None:
         return None
     mix = {}
     for part in text.split(","):
         name, _, weight = part.partition("=")
+        if not name.strip():
+            raise ValueError(f"--mix {text!r}: an empty degradation name; expected name=weight pairs, e.g. noise=2,haze=1 "
+                             "(leave --mix out for balanced sampling)")
         try:
             mix[name.strip()] = float(weight) if weight else 1.0
         except ValueError:
