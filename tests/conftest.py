@@ -52,3 +52,12 @@ def tiny_dataset(tmp_path_factory, photo_dir):
     summary = generate(GenerateConfig(source=str(photo_dir), out=str(out)))
     assert summary["complete"]
     return out
+
+
+def simd_disabled_env() -> dict[str, str]:
+    """The environment of a child process with numpy's and OpenCV's dispatched SIMD code (and FMA) switched off:
+    what an older CPU would run, for tests that a degradation's output does not depend on the CPU."""
+    numpy_targets = np.show_config(mode="dicts")["SIMD Extensions"]["found"]
+    opencv_features = [f.strip("*?") for f in cv2.getCPUFeaturesLine().split() if f.startswith("*")]
+    return dict(os.environ, NPY_DISABLE_CPU_FEATURES=",".join(numpy_targets),
+                OPENCV_CPU_DISABLE=",".join([*opencv_features, "FMA3"]))

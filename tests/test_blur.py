@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ import numpy as np
 import pytest
 import scipy.integrate
 import scipy.ndimage
+from conftest import simd_disabled_env
 
 from uirbench.degradations.base import to_linear, to_srgb8
 from uirbench.degradations.blur import (
@@ -476,10 +476,7 @@ def test_output_does_not_depend_on_simd_dispatch(astronaut):
              "image = skimage.data.astronaut()\n"
              "print(json.dumps([hashlib.sha256(type(create(n)).replay(image, p).tobytes()).hexdigest()"
              " for n, p in json.loads(sys.argv[1])]))\n")
-    numpy_targets = np.show_config(mode="dicts")["SIMD Extensions"]["found"]
-    opencv_features = [f.strip("*?") for f in cv2.getCPUFeaturesLine().split() if f.startswith("*")]
-    env = dict(os.environ, NPY_DISABLE_CPU_FEATURES=",".join(numpy_targets),
-               OPENCV_CPU_DISABLE=",".join([*opencv_features, "FMA3"]))
+    env = simd_disabled_env()
     run = subprocess.run([sys.executable, "-c", child, json.dumps(cases)], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
     here = [hashlib.sha256(cls.replay(astronaut, params).tobytes()).hexdigest() for cls, params in DISPATCH_CASES]

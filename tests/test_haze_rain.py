@@ -7,7 +7,6 @@ import hashlib
 import itertools
 import json
 import math
-import os
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import tracemalloc
 import cv2
 import numpy as np
 import pytest
+from conftest import simd_disabled_env
 
 from uirbench.degradations.depth import ground_plane_prior, load_depth, normalise_depth
 from uirbench.degradations.haze import MAX_BETA, Haze
@@ -352,10 +352,7 @@ def test_output_does_not_depend_on_simd_dispatch(astronaut, tmp_path):
              "image, depth = skimage.data.astronaut(), numpy.load(sys.argv[2])\n"
              "print(json.dumps([hashlib.sha256(type(create(n)).replay(image, p, depth).tobytes()).hexdigest()"
              " for n, p in json.loads(sys.argv[1])]))\n")
-    numpy_targets = np.show_config(mode="dicts")["SIMD Extensions"]["found"]
-    opencv_features = [f.strip("*?") for f in cv2.getCPUFeaturesLine().split() if f.startswith("*")]
-    env = dict(os.environ, NPY_DISABLE_CPU_FEATURES=",".join(numpy_targets),
-               OPENCV_CPU_DISABLE=",".join([*opencv_features, "FMA3"]))
+    env = simd_disabled_env()
     run = subprocess.run([sys.executable, "-c", child, json.dumps(cases), str(tmp_path / "depth.npy")],
                          env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr
