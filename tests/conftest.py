@@ -17,6 +17,29 @@ torch.set_num_threads(1)
 cv2.setNumThreads(1)
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "internal_error: the test provokes an internal (non-user) error on purpose")
+
+
+@pytest.fixture(autouse=True)
+def no_internal_errors(request, monkeypatch):
+    """Fail any test in which the CLI reported an internal error (a bug) unless the test is marked
+    ``internal_error``: every user error must be a one-line ``UserError``, never a bug report or a traceback."""
+    import uirbench.cli
+
+    seen = []
+    original = uirbench.cli.report_bug
+
+    def record(command, exc):
+        seen.append(f"{command}: {type(exc).__name__}: {exc}")
+        original(command, exc)
+
+    monkeypatch.setattr(uirbench.cli, "report_bug", record)
+    yield
+    if seen and request.node.get_closest_marker("internal_error") is None:
+        pytest.fail(f"the CLI reported an internal error: {seen}")
+
+
 @pytest.fixture(scope="session")
 def astronaut() -> np.ndarray:
     """A real 512x512 RGB photograph (scikit-image, public domain)."""

@@ -208,6 +208,7 @@ def test_empty_metric_selection_is_refused(tiny_dataset, tmp_path, capsys):
     assert not (tmp_path / "e").exists()
 
 
+@pytest.mark.internal_error
 def test_an_internal_error_is_one_line_and_debug_shows_the_traceback(tmp_path, small_image, capsys, monkeypatch):
     import uirbench.io
 

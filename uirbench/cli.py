@@ -360,11 +360,16 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:
         if debug:
             raise
-        print(f"uirbench {args.command}: internal error ({type(exc).__name__}: {exc}). This is a bug in uirbench "
-              f"{__version__}: please report it at {BUG_REPORT} with the output of the same command run with --debug",
-              file=sys.stderr)
+        report_bug(args.command, exc)
         return 1
     return 0
+
+
+def report_bug(command: str, exc: Exception) -> None:
+    """The one line printed for an unexpected exception (a bug, not a user error)."""
+    print(f"uirbench {command}: internal error ({type(exc).__name__}: {exc}). This is a bug in uirbench "
+          f"{__version__}: please report it at {BUG_REPORT} with the output of the same command run with --debug",
+          file=sys.stderr)
 
 
 if __name__ == "__main__":
