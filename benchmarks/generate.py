@@ -99,7 +99,8 @@ def run_floor(source: str, limit: int, workers: int, out: Path) -> dict[str, flo
 
 def run_generate(source: str, limit: int, workers: int, out: Path) -> dict[str, float]:
     """Wall and CPU seconds and pairs of one full generate() call, and the seconds a second finalize() takes."""
-    from uirbench.generate import GenerateConfig, finalize, generate, read_journals
+    from uirbench.generate import GenerateConfig, finalize, generate
+    from uirbench.journal import read_journals
 
     start, cpu = time.perf_counter(), cpu_seconds()
     summary = generate(GenerateConfig(source=source, suite=SUITE, out=str(out), workers=workers, limit=limit))

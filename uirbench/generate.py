@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -36,6 +35,7 @@ import numpy as np
 
 from uirbench import __version__
 from uirbench.io import ImageError, encode_png, sha256_file, write_bytes, write_json
+from uirbench.journal import ROWS_DIR, Journal, append_skipped, read_journals, read_skipped
 from uirbench.manifest import FINGERPRINT_RECIPE, MANIFEST, ManifestError, fingerprint, pixel_sha256, read_json
 from uirbench.progress import Progress
 from uirbench.sources import SourceItem, read_item, resolve
@@ -44,7 +44,6 @@ from uirbench.suites import DEFAULT_SUITE, Suite, get_suite
 CONTINUOUS = -1
 """Manifest ``severity`` of a continuous draw (see the row's ``range``); every column keeps one
 type in every split so that Hugging Face ``datasets`` loads all splits together."""
-ROWS_DIR = ".rows"
 
 
 @dataclass(frozen=True)
@@ -240,42 +239,6 @@ def _encode_depth(depth: np.ndarray) -> bytes:
 
 
 # -- main side --------------------------------------------------------------------------------
-class Journal:
-    """Append-only JSONL of finished rows for one shard; a torn last line (kill -9) is dropped."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists():
-            data = path.read_bytes()
-            if data and not data.endswith(b"\n"):
-                with open(path, "r+b") as fh:
-                    fh.truncate(data.rfind(b"\n") + 1)
-        self._fh = open(path, "a", encoding="utf-8")
-
-    def append(self, records: list[dict[str, Any]]) -> None:
-        for rec in records:
-            self._fh.write(json.dumps(rec, sort_keys=True) + "\n")
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-
-    def close(self) -> None:
-        self._fh.close()
-
-
-def read_journals(out: Path) -> dict[str, dict[str, Any]]:
-    """Rows of every shard journal, keyed by ``split/input_file_name`` (later duplicates agree)."""
-    rows: dict[str, dict[str, Any]] = {}
-    for path in sorted((out / ROWS_DIR).glob("shard-*.jsonl")):
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # a torn final line of a killed run
-            if "input_file_name" in row:
-                rows[f"{row['split']}/{row['input_file_name']}"] = row
-    return rows
-
-
 def source_images(items: list[SourceItem]) -> dict[str, str | None]:
     """Image id -> pixel hash of each chosen source image (None if it cannot be read: the run reports it)."""
     pixels: dict[str, str | None] = {}
@@ -372,7 +335,7 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     for task in all_tasks:
         planned.setdefault(task.split, []).extend(f"input/{p.pair_id}.png" for p in task.pairs)
     tasks = [t for i, t in enumerate(all_tasks) if i % count == index]
-    skipped_before = _read_skipped(out)
+    skipped_before = read_skipped(out)
     done_rows = read_journals(out)
     done = {key.split("/", 1)[1] for key in done_rows}
     todo = [replace(t, pairs=tuple(p for p in t.pairs if f"input/{p.pair_id}.png" not in done)) for t in tasks
@@ -388,7 +351,7 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
                     if not config.skip_bad:
                         raise ImageError(result["error"] + " (use --skip-bad to skip such images and list them in skipped.jsonl)")
                     skipped.append(result)
-                    _append_skipped(out, result)
+                    append_skipped(out, result)
                     bar.update(next(len(t.pairs) for t in todo if t.item.image_id == result["image_id"]))
                     continue
                 journal.append([{**row, "split": result["split"]} for row in result["rows"]])
@@ -430,16 +393,3 @@ def _run_tasks(tasks: list[ImageTask], config: GenerateConfig, out: Path, suite:
             yield future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
-
-
-def _read_skipped(out: Path) -> set[str]:
-    path = out / "skipped.jsonl"
-    if not path.exists():
-        return set()
-    return {json.loads(line)["image_id"] for line in path.read_text().splitlines() if line.strip()}
-
-
-def _append_skipped(out: Path, result: dict[str, Any]) -> None:
-    path = out / "skipped.jsonl"
-    existing = path.read_bytes() if path.exists() else b""
-    write_bytes(path, existing + (json.dumps(result, sort_keys=True) + "\n").encode())
