@@ -25,7 +25,7 @@ import numpy as np
 
 from uirbench.card import severity_label
 from uirbench.io import ImageError, read_image, to_numpy, to_tensor, write_bytes, write_image, write_json
-from uirbench.manifest import ManifestError, load_manifest, pixel_sha256, read_json, recorded_fingerprint
+from uirbench.manifest import ManifestError, pixel_sha256, read_fingerprint, suite_identity
 from uirbench.progress import Progress
 from uirbench.stats import summarize
 
@@ -61,19 +61,9 @@ def load_split(data: Path, split: str) -> list[dict[str, Any]]:
         available = sorted(p.parent.name for p in data.glob("*/metadata.jsonl"))
         raise ValueError(f"--split {split}: {data} has no finished split {split!r} (no {split}/metadata.jsonl); "
                          f"available: {', '.join(available) or 'none'}")
-    from uirbench.verify import checked_fingerprint
+    from uirbench.verify import checked_manifests
 
-    checked_fingerprint(data)  # before scoring, not after: an unreadable, outdated or edited dataset is refused
-    return load_manifest(data, split)
-
-
-def suite_name(data: Path) -> str:
-    """The suite name recorded in ``data/suite.json``; an unreadable file is an error naming it."""
-    meta = read_json(data / "suite.json")
-    name = meta.get("suite", {}).get("name") if isinstance(meta, dict) and isinstance(meta.get("suite"), dict) else None
-    if not isinstance(name, str):
-        raise ManifestError(f"{data / 'suite.json'}: no suite name (suite.name); regenerate the dataset")
-    return name
+    return checked_manifests(data)[split]  # checked before scoring: an unreadable, outdated or edited dataset is refused
 
 
 def _batches(rows: list[dict[str, Any]], batch_size: int) -> list[list[dict[str, Any]]]:
@@ -257,8 +247,8 @@ def score_restored(config: EvaluateConfig, rows: list[dict[str, Any]], metrics: 
     elapsed = time.perf_counter() - start
     summary = summarise(records, per_image_names)
     summary["set_metrics"] = _set_level(set_metrics, features)
-    fingerprint = recorded_fingerprint(data)
-    suite = suite_name(data)
+    fingerprint = read_fingerprint(data)["fingerprint"]
+    suite = suite_identity(data)[0]
     summary["model"] = model_info
     summary["dataset"] = {"dir": str(data), "suite": suite, "split": config.split, "fingerprint": fingerprint, "pairs": len(rows)}
     summary["metric_spec"] = {**metric_spec(per_image_names, color_space=config.color_space, crop_border=config.crop_border),

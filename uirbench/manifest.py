@@ -109,14 +109,29 @@ def read_json(path: Path) -> Any:
         raise ManifestError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
 
 
-def recorded_fingerprint(out: Path) -> str:
-    """The fingerprint in ``out/fingerprint.json``; refused when it was made by another recipe (an older uirbench)."""
+def read_fingerprint(out: Path) -> dict[str, Any]:
+    """``out/fingerprint.json``: ``fingerprint`` (hex) and ``pairs`` (split -> count); refused when it was
+    made by another recipe (an older uirbench) or lacks either field."""
     path = Path(out) / "fingerprint.json"
     record = read_json(path)
-    if not isinstance(record, dict) or record.get("recipe") != FINGERPRINT_RECIPE or not isinstance(record.get("fingerprint"), str):
+    if not isinstance(record, dict) or record.get("recipe") != FINGERPRINT_RECIPE or not isinstance(record.get("fingerprint"), str) \
+            or not isinstance(record.get("pairs"), dict):
         raise ManifestError(f"{path}: not a {FINGERPRINT_RECIPE} fingerprint (made by an older uirbench, whose fingerprint "
                             "hashed encoded PNG bytes); regenerate the dataset with this version")
-    return record["fingerprint"]
+    return record
+
+
+def suite_identity(out: Path) -> tuple[str, int]:
+    """(suite name, seed) recorded in ``out/suite.json``, the part of it that enters the fingerprint."""
+    path = Path(out) / "suite.json"
+    meta = read_json(path)
+    try:
+        name, seed = meta["suite"]["name"], meta["seed"]
+    except (KeyError, TypeError) as exc:
+        raise ManifestError(f"{path}: no suite name or seed ({exc!r} missing)") from exc
+    if not isinstance(name, str) or not isinstance(seed, int) or isinstance(seed, bool):
+        raise ManifestError(f"{path}: suite name must be a string and seed an integer, got {name!r}, {seed!r}")
+    return name, seed
 
 
 def load_manifest(out: Path, split: str) -> list[dict[str, Any]]:

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from uirbench.io import ImageError, read_image, sha256_file
-from uirbench.manifest import MANIFEST, ManifestError, fingerprint, load_manifest, pixel_sha256, read_json, recorded_fingerprint
+from uirbench.manifest import (
+    MANIFEST,
+    ManifestError,
+    fingerprint,
+    load_manifest,
+    pixel_sha256,
+    read_fingerprint,
+    suite_identity,
+)
 
 
 def check_fingerprint_arg(text: str) -> str:
@@ -27,40 +35,31 @@ def check_fingerprint_arg(text: str) -> str:
     return value
 
 
-def _suite_identity(out: Path) -> tuple[str, int]:
-    meta = read_json(out / "suite.json")
-    try:
-        name, seed = meta["suite"]["name"], meta["seed"]
-    except (KeyError, TypeError) as exc:
-        raise ManifestError(f"{out / 'suite.json'}: no suite name or seed ({exc!r} missing)") from exc
-    if not isinstance(name, str) or not isinstance(seed, int) or isinstance(seed, bool):
-        raise ManifestError(f"{out / 'suite.json'}: suite name must be a string and seed an integer, got {name!r}, {seed!r}")
-    return name, seed
-
-
-def _count_problems(out: Path, listed: Any, manifests: dict[str, list[dict[str, Any]]]) -> list[str]:
-    """Splits whose manifest is missing or holds another number of rows than fingerprint.json lists."""
+def _count_problems(listed: dict[str, Any], manifests: dict[str, list[dict[str, Any]]], unreadable: set[str]) -> list[str]:
+    """Splits whose manifest is missing or holds another number of rows than fingerprint.json lists
+    (an ``unreadable`` manifest is reported where it is read)."""
     problems = []
-    for split, count in (listed.items() if isinstance(listed, dict) else ()):
+    for split, count in listed.items():
         found = len(manifests[split]) if split in manifests else None
-        if found != count and (out / split / MANIFEST).exists() == (split in manifests):
+        if found != count and split not in unreadable:
             shown = "missing" if found is None else f"{found} rows"
             problems.append(f"{split}/{MANIFEST}: {shown}, but fingerprint.json lists {count} {split} pairs")
     return problems
 
 
-def checked_fingerprint(out: Path) -> str:
-    """The fingerprint recomputed from every manifest and ``suite.json``, after checking that it equals
-    ``fingerprint.json``'s (no decoding: a fast guard for evaluate); a mismatch is a :class:`ManifestError`."""
+def checked_manifests(out: Path) -> dict[str, list[dict[str, Any]]]:
+    """Every split's manifest rows, after checking that they and ``suite.json`` give ``fingerprint.json``'s
+    fingerprint (no decoding: a fast guard for evaluate); a mismatch is a :class:`ManifestError`."""
     manifests = {p.parent.name: load_manifest(out, p.parent.name) for p in sorted(out.glob(f"*/{MANIFEST}"))}
-    recomputed = fingerprint(*_suite_identity(out), manifests)
-    recorded = recorded_fingerprint(out)
-    for problem in _count_problems(out, read_json(out / "fingerprint.json").get("pairs"), manifests):
+    recomputed = fingerprint(*suite_identity(out), manifests)
+    record = read_fingerprint(out)
+    for problem in _count_problems(record["pairs"], manifests, set()):
         raise ManifestError(f"{out}/{problem}")
+    recorded = record["fingerprint"]
     if recorded != recomputed:
         raise ManifestError(f"{out / 'fingerprint.json'}: records {recorded[:12]}... but the manifests and suite.json give "
                             f"{recomputed[:12]}...: the dataset was edited; `uirbench verify {out}` lists what differs")
-    return recomputed
+    return manifests
 
 
 def _check_file(path: Path, label: str, row: dict[str, Any], key: str, problems: list[str], reencoded: list[str]) -> None:
@@ -93,11 +92,13 @@ def verify(out: str | os.PathLike[str], expected: str | None = None) -> dict[str
     problems: list[str] = []
     reencoded: list[str] = []
     manifests: dict[str, list[dict[str, Any]]] = {}
+    unreadable: set[str] = set()
     for path in sorted(out.glob(f"*/{MANIFEST}")):
         try:
             manifests[path.parent.name] = load_manifest(out, path.parent.name)
         except ManifestError as exc:
             problems.append(str(exc))
+            unreadable.add(path.parent.name)
     checked = 0
     for split, rows in manifests.items():
         seen: set[str] = set()
@@ -111,14 +112,13 @@ def verify(out: str | os.PathLike[str], expected: str | None = None) -> dict[str
                 checked += 1
     recomputed = recorded = None
     try:
-        recorded = recorded_fingerprint(out)
-        listed = read_json(out / "fingerprint.json").get("pairs")
+        record = read_fingerprint(out)
+        recorded = record["fingerprint"]
+        problems += _count_problems(record["pairs"], manifests, unreadable)
     except ManifestError as exc:
         problems.append(str(exc))
-        listed = None
-    problems += _count_problems(out, listed, manifests)
     try:
-        recomputed = fingerprint(*_suite_identity(out), manifests)
+        recomputed = fingerprint(*suite_identity(out), manifests)
     except ManifestError as exc:
         problems.append(f"fingerprint cannot be recomputed: {exc}")
     if recomputed is not None and recorded is not None and recorded != recomputed:
