@@ -81,12 +81,12 @@ def cpu_seconds() -> float:
 
 def run_floor(source: str, limit: int, workers: int, out: Path) -> dict[str, float]:
     """Wall and CPU seconds and pairs of the I/O floor over the images generate would process."""
-    from uirbench.generate import plan
+    from uirbench.generate import choose_images, plan
     from uirbench.sources import resolve
     from uirbench.suites import get_suite
 
     start, cpu = time.perf_counter(), cpu_seconds()
-    tasks = plan(get_suite(SUITE), resolve(source), None, limit, (0, 1))
+    tasks = plan(get_suite(SUITE), choose_images(get_suite(SUITE), resolve(source), None, limit), (0, 1))
     jobs = [(t.item, t.split, tuple(p.pair_id for p in t.pairs), str(out)) for t in tasks]
     if workers == 1:
         _init_floor_worker()

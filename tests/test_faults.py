@@ -230,3 +230,10 @@ def test_empty_mix_selection_is_refused(mix, tiny_dataset, tmp_path, capsys):
     code, text = _run(["train", "--model", "nafnet", "--preset", "tiny", "--steps", "1", "--mix", mix,
                        "--data", str(tiny_dataset), "--out", str(tmp_path / "run")], capsys)
     assert code == 2 and "--mix" in text and "empty degradation name" in text, text
+
+
+def test_unknown_split_is_refused_before_anything_is_written(tmp_path, small_image, capsys):
+    src = _photos(tmp_path / "src", small_image, ["a.png"])
+    code, text = _run(["generate", "--source", str(src), "--out", str(tmp_path / "o"), "--splits", "tset"], capsys)
+    assert code == 2 and "--splits: suite" in text and "'tset'" in text and "valid: test, val, train" in text, text
+    assert not (tmp_path / "o").exists()

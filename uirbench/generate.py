@@ -110,6 +110,10 @@ def choose_images(suite: Suite, items: list[SourceItem], splits: tuple[str, ...]
     split order, then the following images by id; so ``--limit N`` with N >= the number of splits
     gives every split at least one image whenever the source holds one for it.
     """
+    valid = [name for name, _ in suite.splits]
+    for split in splits or ():
+        if split not in valid:
+            raise ValueError(f"--splits: suite {suite.name} has no split {split!r}; valid: {', '.join(valid)}")
     ordered = sorted(items, key=lambda it: it.image_id)
     if splits:
         ordered = [it for it in ordered if suite.split_of(it.image_id) in splits]
@@ -124,15 +128,10 @@ def choose_images(suite: Suite, items: list[SourceItem], splits: tuple[str, ...]
     return sorted(chosen, key=lambda it: it.image_id)
 
 
-def plan(suite: Suite, items: list[SourceItem], splits: tuple[str, ...] | None, limit: int | None,
-         shard: tuple[int, int]) -> list[ImageTask]:
-    """Image tasks of one shard (the chosen images sorted by id; shard I of N takes every N-th image)."""
-    valid = [name for name, _ in suite.splits]
-    for split in splits or ():
-        if split not in valid:
-            raise ValueError(f"--splits: suite {suite.name} has no split {split!r}; valid: {', '.join(valid)}")
+def plan(suite: Suite, chosen: list[SourceItem], shard: tuple[int, int]) -> list[ImageTask]:
+    """Image tasks of one shard of the ``chosen`` images (see :func:`choose_images`; shard I of N takes every N-th)."""
     tasks = []
-    for index, item in enumerate(choose_images(suite, items, splits, limit)):
+    for index, item in enumerate(chosen):
         if index % shard[1] == shard[0]:
             split = suite.split_of(item.image_id)
             tasks.append(ImageTask(item, split, plan_pairs(suite, split, item.image_id)))
@@ -330,7 +329,7 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     chosen = choose_images(suite, items, config.splits, config.limit)
     identity = _identity(config, suite, source_images(chosen))
     _check_out_dir(out, identity, config.command)
-    all_tasks = plan(suite, items, config.splits, config.limit, (0, 1))
+    all_tasks = plan(suite, chosen, (0, 1))
     planned = {}
     for task in all_tasks:
         planned.setdefault(task.split, []).extend(f"input/{p.pair_id}.png" for p in task.pairs)
