@@ -111,7 +111,7 @@ def run_generate(source: str, limit: int, workers: int, out: Path) -> dict[str, 
     for row in read_journals(out).values():
         planned.setdefault(row["split"], []).append(row["input_file_name"])
     start = time.perf_counter()
-    finalize(out, planned)
+    finalize(out, planned, SUITE, 0)  # the seed GenerateConfig used above (its default)
     return {**result, "finalize": time.perf_counter() - start}
 
 
