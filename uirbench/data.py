@@ -3,8 +3,9 @@
 Every sample is a pure function of ``(seed, step, index)``: which degradation (balanced across the
 split's degradations, or a user-set mix), which pair of it, and the crop/flip/rotation (albumentations,
 applied identically to input and target through ``additional_targets``) are drawn from
-``SeedSequence(seed, spawn_key=(step, index))``. A resumed run therefore sees exactly the batches an
-uninterrupted run would, with no data-loader state to save, and DDP ranks take disjoint indices.
+``rng.child_rng(seed, step, index)``, a ``SeedSequence(seed, spawn_key=(step, index))`` child. A
+resumed run therefore sees exactly the batches an uninterrupted run would, with no data-loader state
+to save, and DDP ranks take disjoint indices.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from typing import Any
 
 import numpy as np
 
+from uirbench.errors import UserError
 from uirbench.io import read_image
 from uirbench.manifest import load_manifest
+from uirbench.rng import child_rng
 
 
 class ImageCache:
@@ -49,14 +52,14 @@ def parse_mix(text: str | None) -> dict[str, float] | None:
     for part in text.split(","):
         name, _, weight = part.partition("=")
         if not name.strip():
-            raise ValueError(f"--mix {text!r}: an empty degradation name; expected name=weight pairs, e.g. noise=2,haze=1 "
+            raise UserError(f"--mix {text!r}: an empty degradation name; expected name=weight pairs, e.g. noise=2,haze=1 "
                              "(leave --mix out for balanced sampling)")
         try:
             mix[name.strip()] = float(weight) if weight else 1.0
         except ValueError:
-            raise ValueError(f"--mix {text!r}: expected name=weight pairs, e.g. noise=2,haze=1") from None
+            raise UserError(f"--mix {text!r}: expected name=weight pairs, e.g. noise=2,haze=1") from None
     if any(w < 0 for w in mix.values()) or sum(mix.values()) <= 0:
-        raise ValueError(f"--mix {text!r}: weights must be >= 0 with a positive sum")
+        raise UserError(f"--mix {text!r}: weights must be >= 0 with a positive sum")
     return mix
 
 
@@ -73,9 +76,9 @@ class PairedPatches:
 
         self.root = Path(data)
         if not (self.root / "suite.json").exists():
-            raise ValueError(f"--data {self.root}: not a uirbench dataset (no suite.json); run `uirbench generate --out {self.root}`")
+            raise UserError(f"--data {self.root}: not a uirbench dataset (no suite.json); run `uirbench generate --out {self.root}`")
         if not (self.root / split / "metadata.jsonl").exists():
-            raise ValueError(f"--data {self.root}: no finished {split!r} split (metadata.jsonl missing)")
+            raise UserError(f"--data {self.root}: no finished {split!r} split (metadata.jsonl missing)")
         rows = load_manifest(self.root, split)
         if degradations is not None:
             rows = [r for r in rows if r["degradation"] in degradations]
@@ -85,17 +88,17 @@ class PairedPatches:
         for row in rows:
             self.by_degradation.setdefault(row["degradation"], []).append(row)
         if not self.by_degradation:
-            raise ValueError(f"--data {self.root}: split {split!r} has no pairs for {degradations or labels}")
+            raise UserError(f"--data {self.root}: split {split!r} has no pairs for {degradations or labels}")
         self.names = sorted(self.by_degradation)
         weights = np.ones(len(self.names)) if mix is None else np.array([mix.get(n, 0.0) for n in self.names])
         if mix is not None:
             unknown = sorted(set(mix) - set(self.names))
             if unknown:
-                raise ValueError(f"--mix: no {', '.join(unknown)} in split {split!r}; degradations: {', '.join(self.names)}")
+                raise UserError(f"--mix: no {', '.join(unknown)} in split {split!r}; degradations: {', '.join(self.names)}")
         self.probs = weights / weights.sum()
         smallest = min(min(r["height"], r["width"]) for rs in self.by_degradation.values() for r in rs)
         if patch > smallest:
-            raise ValueError(f"--patch {patch}: larger than the smallest image side ({smallest} px) in {self.root}/{split}")
+            raise UserError(f"--patch {patch}: larger than the smallest image side ({smallest} px) in {self.root}/{split}")
         self.patch, self.seed, self.split = patch, seed, split
         self.cache = ImageCache()
         self.augment = A.Compose([A.RandomCrop(patch, patch), A.HorizontalFlip(p=0.5), A.RandomRotate90(p=1.0)],
@@ -106,7 +109,7 @@ class PairedPatches:
 
     def sample(self, step: int, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """One (input, target) patch pair, HxWx3 uint8, and its manifest row; pure in (seed, step, index)."""
-        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(step, index)))
+        rng = child_rng(self.seed, step, index)
         name = self.names[int(rng.choice(len(self.names), p=self.probs))]
         group = self.by_degradation[name]
         row = group[int(rng.integers(len(group)))]

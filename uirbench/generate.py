@@ -34,10 +34,12 @@ from typing import Any
 import numpy as np
 
 from uirbench import __version__
-from uirbench.io import ImageError, encode_png, sha256_file, write_bytes, write_json
+from uirbench.errors import UserError
+from uirbench.io import ImageError, encode_depth_png, encode_png, read_depth, sha256_file, write_bytes, write_json
 from uirbench.journal import ROWS_DIR, Journal, append_skipped, read_journals, read_skipped
 from uirbench.manifest import FINGERPRINT_RECIPE, MANIFEST, ManifestError, fingerprint, pixel_sha256, read_json
 from uirbench.progress import Progress
+from uirbench.rng import child_rng, key64
 from uirbench.sources import SourceItem, read_item, resolve
 from uirbench.suites import DEFAULT_SUITE, Suite, get_suite
 
@@ -82,13 +84,9 @@ class ImageTask:
     pairs: tuple[PairSpec, ...]
 
 
-def _h64(text: str) -> int:
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
-
-
 def pair_rng(suite: str, seed: int, image_id: str, pair_key: str) -> np.random.Generator:
     """The generator of one pair: depends only on (suite, seed, image id, pair key)."""
-    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(_h64(suite), _h64(image_id), _h64(pair_key))))
+    return child_rng(seed, key64(suite), key64(image_id), key64(pair_key))
 
 
 def plan_pairs(suite: Suite, split: str, image_id: str) -> tuple[PairSpec, ...]:
@@ -113,7 +111,7 @@ def choose_images(suite: Suite, items: list[SourceItem], splits: tuple[str, ...]
     valid = [name for name, _ in suite.splits]
     for split in splits or ():
         if split not in valid:
-            raise ValueError(f"--splits: suite {suite.name} has no split {split!r}; valid: {', '.join(valid)}")
+            raise UserError(f"--splits: suite {suite.name} has no split {split!r}; valid: {', '.join(valid)}")
     ordered = sorted(items, key=lambda it: it.image_id)
     if splits:
         ordered = [it for it in ordered if suite.split_of(it.image_id) in splits]
@@ -167,6 +165,7 @@ def process_image(task: ImageTask) -> dict[str, Any]:
 
     out, suite, seed = _WORKER["out"], _WORKER["suite"], _WORKER["seed"]
     item = task.item
+    # read and check the clean image; a bad one is reported back (the main side skips or stops), not raised in a worker
     try:
         image, depth = read_item(item)
         if min(image.shape[:2]) < suite.min_side:
@@ -174,17 +173,19 @@ def process_image(task: ImageTask) -> dict[str, Any]:
                              f"{suite.name}'s minimum side of {suite.min_side} px")
     except (ImageError, OSError) as exc:
         return {"image_id": item.image_id, "error": str(exc), "source": item.origin}
+    # the clean target, written once per image (and not rewritten on resume if its bytes are already there)
     split_dir = out / task.split
     target_name = f"target/{item.image_id}.png"
     target_sha = _write_once(split_dir / target_name, encode_png(image))
     target_pixels = pixel_sha256(image)
+    # the depth map is stored as 16-bit PNG, then read back: sample from exactly what is stored, so replay matches
     depth_name = None
     if depth is not None:
         depth_name = f"depth/{item.image_id}.png"
-        _write_once(split_dir / depth_name, _encode_depth(depth))
-        from uirbench.degradations.depth import load_depth
-
-        depth = load_depth(split_dir / depth_name)  # sample from exactly what is stored, so replay matches
+        _write_once(split_dir / depth_name, encode_depth_png(depth))
+        depth = read_depth(split_dir / depth_name)
+    # per pair: params from the pair's own generator (independent of order and workers), the track's overrides pinned
+    # on top, rendered through replay (the path users re-run from the manifest), so the stored bytes replay exactly
     rows = []
     for spec in task.pairs:
         input_name = f"input/{spec.pair_id}.png"
@@ -195,6 +196,7 @@ def process_image(task: ImageTask) -> dict[str, Any]:
         degraded = type(degradation).replay(image, params, depth)
         data = encode_png(degraded)
         write_bytes(split_dir / input_name, data)
+        # the manifest row: everything needed to replay, verify and describe the pair (written by the main side)
         rows.append({
             "input_file_name": input_name, "target_file_name": target_name, "image_id": item.image_id,
             "degradation": spec.degradation, "labels": families(spec.degradation),
@@ -222,19 +224,6 @@ def input_quality(clean: np.ndarray, degraded: np.ndarray) -> dict[str, float]:
     with torch.inference_mode():
         scores = compute_per_image(("psnr", "ssim"), to_tensor(degraded), to_tensor(clean))
     return {"input_psnr": float(scores["psnr"][0]), "input_ssim": float(scores["ssim"][0])}
-
-
-def _encode_depth(depth: np.ndarray) -> bytes:
-    """Depth map -> 16-bit grey PNG, min-max scaled to 0-65535 (haze/rain use relative depth only)."""
-    import cv2
-
-    d = depth.astype(np.float64)
-    lo, hi = float(d.min()), float(d.max())
-    scaled = np.zeros_like(d) if hi <= lo else (d - lo) / (hi - lo)
-    ok, buf = cv2.imencode(".png", np.rint(scaled * 65535).astype(np.uint16))
-    if not ok:
-        raise ImageError("depth map PNG encoding failed")
-    return buf.tobytes()
 
 
 # -- main side --------------------------------------------------------------------------------
@@ -270,15 +259,15 @@ def _check_out_dir(out: Path, identity: dict[str, Any], command: str) -> None:
         for key in ("suite", "seed", "source", "limit", "splits"):
             if old.get(key) != identity[key]:
                 shown = old.get(key) if key != "suite" else old["suite"]["name"]
-                raise ValueError(f"--out {out}: holds a dataset made with a different {key} ({shown!r}); "
+                raise UserError(f"--out {out}: holds a dataset made with a different {key} ({shown!r}); "
                                  "refusing to mix them. Choose another --out or delete that folder")
         if old.get("images") != identity["images"]:
-            raise ValueError(f"--out {out}: the source's images changed since this dataset was started "
+            raise UserError(f"--out {out}: the source's images changed since this dataset was started "
                              f"({_image_changes(old.get('images') or {}, identity['images'])}); refusing to mix two datasets. "
                              "Restore the source, or choose another --out (or delete that folder) to start over")
         return
     if out.exists() and any(out.iterdir()):
-        raise ValueError(f"--out {out}: folder exists, is not empty and holds no uirbench suite.json; choose another --out")
+        raise UserError(f"--out {out}: folder exists, is not empty and holds no uirbench suite.json; choose another --out")
     write_json(meta, {**identity, "command": command})
 
 
@@ -316,23 +305,27 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     start = time.perf_counter()
     suite = get_suite(config.suite)
     index, count = config.shard
+    # refuse bad arguments before anything is read or written
     if not 0 <= index < count:
-        raise ValueError(f"--shard {index}/{count}: expected I/N with 0 <= I < N")
+        raise UserError(f"--shard {index}/{count}: expected I/N with 0 <= I < N")
     if config.format not in ("png", "parquet"):
-        raise ValueError(f"--format {config.format!r}: valid formats are png, parquet")
+        raise UserError(f"--format {config.format!r}: valid formats are png, parquet")
     if config.workers < 1:
-        raise ValueError(f"--workers {config.workers}: must be >= 1")
+        raise UserError(f"--workers {config.workers}: must be >= 1")
     if config.limit is not None and config.limit < 1:
-        raise ValueError(f"--limit {config.limit}: must be >= 1 (or left out to use every source image)")
+        raise UserError(f"--limit {config.limit}: must be >= 1 (or left out to use every source image)")
+    # the dataset's identity (suite, seed, source, image pixels): --out holds this dataset or nothing, so no mixing
     out = Path(config.out)
     items = resolve(config.source, config.depth_dir)
     chosen = choose_images(suite, items, config.splits, config.limit)
     identity = _identity(config, suite, source_images(chosen))
     _check_out_dir(out, identity, config.command)
+    # plan every shard's pairs, not just ours: the manifest is written only once all of them exist
     all_tasks = plan(suite, chosen, (0, 1))
     planned = {}
     for task in all_tasks:
         planned.setdefault(task.split, []).extend(f"input/{p.pair_id}.png" for p in task.pairs)
+    # resume: this shard's pairs minus those already journaled and the images skipped before
     tasks = [t for i, t in enumerate(all_tasks) if i % count == index]
     skipped_before = read_skipped(out)
     done_rows = read_journals(out)
@@ -341,12 +334,13 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
             if t.item.image_id not in skipped_before]
     todo = [t for t in todo if t.pairs]
     total = sum(len(t.pairs) for t in todo)
+    # workers write the files, then their rows are journaled here: a kill loses only unjournaled pairs, redone on resume
     journal = Journal(out / ROWS_DIR / f"shard-{index}-of-{count}.jsonl")
     written, skipped = 0, []
     with Progress(total, "pair", f"generate {suite.name}") as bar:
         try:
             for result in _run_tasks(todo, config, out, suite):
-                if "error" in result:
+                if "error" in result:  # a refused image stops the run, or with --skip-bad is listed so resumes skip it
                     if not config.skip_bad:
                         raise ImageError(result["error"] + " (use --skip-bad to skip such images and list them in skipped.jsonl)")
                     skipped.append(result)
@@ -358,12 +352,14 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
                 bar.update(len(result["rows"]))
         finally:
             journal.close()
+    # whichever shard finishes last writes manifests, fingerprint and card (finalize waits for every planned pair)
     skipped_ids = skipped_before | {s["image_id"] for s in skipped}
     planned = {split: [n for n in names if n.split("/", 1)[1].split("__", 1)[0] not in skipped_ids]
                for split, names in planned.items()}
     fingerprint = finalize(out, planned, suite.name, config.seed)
     images_per_split = {name: [t.item.image_id for t in all_tasks if t.split == name and t.item.image_id not in skipped_ids]
                         for name, _ in suite.splits}
+    # parquet is an export of the finished PNG dataset, so it needs the fingerprint (a complete dataset)
     if fingerprint is not None and config.format == "parquet":
         from uirbench.export import write_parquet
 

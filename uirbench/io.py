@@ -1,7 +1,8 @@
-"""The only place that reads/writes images and converts layouts and dtypes.
+"""The only place that reads/writes images and depth maps and converts layouts and dtypes.
 
 Conventions: degradations work on HxWx3 ``uint8`` RGB arrays; models and metrics on NCHW
-``float32`` RGB tensors in [0, 1]. Every write is atomic (temporary file in the same folder, then
+``float32`` RGB tensors in [0, 1]; depth maps are HxW arrays of finite real numbers, stored as
+16-bit single-channel PNG or ``.npy`` (``read_depth`` / ``write_depth``). Every write is atomic (temporary file in the same folder, then
 ``os.replace``), so an interrupted run never leaves a half-written file under a final name.
 """
 
@@ -30,6 +31,7 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
+DEPTH_SUFFIXES = (".png", ".npy")
 
 
 class ImageError(UserError):
@@ -248,6 +250,98 @@ def write_image(path: str | os.PathLike[str], image: np.ndarray, *, jpeg_quality
         raise ImageError(f"{path}: unsupported output suffix {suffix!r}; use .png (lossless) or .jpg")
 
 
+def depth_problem(depth: np.ndarray, shape: tuple[int, ...] | None = None) -> str | None:
+    """What is wrong with ``depth`` as a depth map (of ``shape[:2]`` when given), or None if it is a
+    2-D array of finite real numbers."""
+    if not isinstance(depth, np.ndarray):
+        return f"depth must be a 2-D numpy array, got {type(depth).__name__}"
+    if not (np.issubdtype(depth.dtype, np.integer) or np.issubdtype(depth.dtype, np.floating)):
+        return f"depth map must hold real numbers (integer or float), got dtype {depth.dtype}"
+    if depth.ndim != 2:
+        return f"depth map must be 2-D (HxW), got shape {depth.shape}"
+    if shape is not None and depth.shape != tuple(shape[:2]):
+        return f"depth map shape {depth.shape} does not match the image's {tuple(shape[:2])}"
+    if not np.isfinite(depth).all():
+        return "depth map contains NaN or inf"
+    return None
+
+
+def _depth_suffix(path: str | os.PathLike[str]) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in DEPTH_SUFFIXES:
+        raise ImageError(f"{display_path(path)}: unsupported depth file suffix {suffix!r}; valid: {', '.join(DEPTH_SUFFIXES)} "
+                         "(16-bit single-channel PNG or a 2-D numpy array)")
+    return suffix
+
+
+def read_depth(path: str | os.PathLike[str]) -> np.ndarray:
+    """Read a depth map: a single-channel 16-bit PNG or a 2-D ``.npy`` array -> HxW float32.
+
+    Values are returned as stored (distance-like, larger = farther; units do not matter, see
+    ``degradations.depth.normalise_depth``). Refused with an :class:`ImageError` naming the file:
+    missing or unreadable files, other suffixes, 8-bit PNGs (256 depth levels band visibly in
+    haze), colour PNGs, arrays that are not 2-D, not real numbers, or not finite.
+    """
+    import cv2
+
+    name, suffix = display_path(path), _depth_suffix(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise ImageError(f"{name}: cannot read depth file ({exc.strerror or exc})") from exc
+    if suffix == ".png":
+        depth = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if depth is None:
+            raise ImageError(f"{name}: not a readable PNG depth map")
+        if depth.ndim != 2:
+            raise ImageError(f"{name}: depth PNG has {depth.shape[2]} channels; expected one (greyscale 16-bit)")
+        if depth.dtype != np.uint16:
+            raise ImageError(f"{name}: depth PNG is {depth.dtype} ({8 * depth.itemsize}-bit); expected 16-bit, "
+                             "since 8-bit depth bands visibly in haze. Save depth as 16-bit PNG or .npy")
+    else:
+        try:
+            depth = np.load(io.BytesIO(data), allow_pickle=False)
+        except (ValueError, OSError, EOFError) as exc:
+            raise ImageError(f"{name}: not a readable .npy depth map ({exc})") from exc
+    problem = depth_problem(depth)
+    if problem:
+        raise ImageError(f"{name}: {problem}")
+    return depth.astype(np.float32)
+
+
+def encode_depth_png(depth: np.ndarray) -> bytes:
+    """HxW depth map -> 16-bit single-channel PNG bytes, min-max scaled to 0-65535 and rounded.
+
+    Only relative depth survives (haze and rain normalise the map anyway); a constant map becomes
+    all zeros. Deterministic: OpenCV's default PNG settings, fixed since ``generate`` first wrote depth.
+    """
+    import cv2
+
+    d = depth.astype(np.float64)
+    lo, hi = float(d.min()), float(d.max())
+    scaled = np.zeros_like(d) if hi <= lo else (d - lo) / (hi - lo)
+    ok, buf = cv2.imencode(".png", np.rint(scaled * 65535).astype(np.uint16))
+    if not ok:
+        raise ImageError("depth map PNG encoding failed")
+    return buf.tobytes()
+
+
+def write_depth(path: str | os.PathLike[str], depth: np.ndarray) -> None:
+    """Write a depth map atomically: ``.png`` as :func:`encode_depth_png` (relative depth, 16-bit),
+    ``.npy`` with its values and dtype as given. What :func:`read_depth` would refuse is refused
+    here, with an :class:`ImageError` naming the file."""
+    suffix = _depth_suffix(path)
+    problem = depth_problem(depth)
+    if problem:
+        raise ImageError(f"{display_path(path)}: {problem}")
+    if suffix == ".png":
+        write_bytes(path, encode_depth_png(depth))
+    else:
+        buf = io.BytesIO()
+        np.save(buf, depth, allow_pickle=False)
+        write_bytes(path, buf.getvalue())
+
+
 def sha256_file(path: str | os.PathLike[str]) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -257,7 +351,10 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def to_tensor(images: np.ndarray | list[np.ndarray]) -> Any:
-    """HxWx3 uint8 (or a list of same-size ones) -> NCHW float32 torch tensor in [0, 1]."""
+    """HxWx3 uint8 (or a list of same-size ones) -> NCHW float32 torch tensor in [0, 1].
+
+    The tensor is contiguous in NCHW order (``torch.contiguous_format``), not channels-last.
+    """
     import torch
 
     batch = np.stack([check_rgb(im) for im in images]) if isinstance(images, list) else check_rgb(images)[None]

@@ -3,24 +3,19 @@
 * ``LayerNorm2d``: layer normalisation over the channels of every pixel of an NCHW map, with a
   learnable per-channel scale and shift (NAFNet Sec. 3.2; Restormer's "WithBias" LayerNorm,
   Sec. 3). Equivalent to ``nn.LayerNorm(C)`` applied to the NHWC view.
-* ``private_rng`` + ``init_weights``: every model builds its layers inside ``private_rng()`` (so
+* ``init_weights``: every model builds its layers inside ``uirbench.rng.private_rng()`` (so
   PyTorch's default initialisation leaves the global RNG untouched), then redraws the weights from
-  an explicit ``torch.Generator`` with PyTorch's own default distribution. A model built twice
-  with generators of the same seed is bit-identical, whatever else ran before.
+  an explicit ``torch.Generator`` with PyTorch's own default distribution (``rng.init_uniform_``).
+  A model built twice with generators of the same seed is bit-identical, whatever else ran before.
 """
 
 from __future__ import annotations
-
-import math
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-DEFAULT_SEED = 0
-"""Seed of the generator a model draws its weights from when none is given."""
+from uirbench.rng import DEFAULT_SEED, init_uniform_, torch_generator
 
 
 class LayerNorm2d(nn.Module):
@@ -40,35 +35,19 @@ class LayerNorm2d(nn.Module):
         return y.permute(0, 3, 1, 2)
 
 
-@contextmanager
-def private_rng() -> Iterator[None]:
-    """Restore the global CPU RNG on exit: layer constructors draw default weights from it."""
-    with torch.random.fork_rng(devices=[]):
-        yield
-
-
-def _uniform(param: torch.Tensor, bound: float, generator: torch.Generator) -> None:
-    values = torch.empty(param.shape, dtype=param.dtype).uniform_(-bound, bound, generator=generator)
-    with torch.no_grad():
-        param.copy_(values)
-
-
 def init_weights(module: nn.Module, generator: torch.Generator | None) -> None:
     """Redraw the weight and bias of every layer with a >= 2-D ``weight`` (conv, linear, deformable
     conv) as U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
 
     That is PyTorch's default (``kaiming_uniform_(a=sqrt(5))`` for weights, the same bound for
     biases), drawn from ``generator`` (seed ``DEFAULT_SEED`` when None) in ``module.modules()``
-    order. Norm layers and the models' own constant-initialised parameters are left as built.
-    Parameters on the ``meta`` device (parameter counting) are skipped.
+    order by ``rng.init_uniform_``. Norm layers and the models' own constant-initialised parameters
+    are left as built. Parameters on the ``meta`` device (parameter counting) are skipped.
     """
     if generator is None:
-        generator = torch.Generator().manual_seed(DEFAULT_SEED)
+        generator = torch_generator(DEFAULT_SEED)
     for layer in module.modules():
         weight, bias = getattr(layer, "weight", None), getattr(layer, "bias", None)
         if not isinstance(weight, nn.Parameter) or weight.ndim < 2 or weight.is_meta:
             continue  # norm layers (1-D weights) keep their ones / zeros
-        bound = 1.0 / math.sqrt(weight[0].numel())  # fan_in = in_channels / groups * kh * kw
-        _uniform(weight, bound, generator)
-        if bias is not None:
-            _uniform(bias, bound, generator)
+        init_uniform_(weight, bias, generator)  # fan_in = in_channels / groups * kh * kw

@@ -1,4 +1,4 @@
-"""Scene depth for depth-aware degradations (haze, rain veil): loading, normalising, a fallback prior.
+"""Scene depth for depth-aware degradations (haze, rain veil): normalising, a fallback prior.
 
 Convention: degradations use *relative* depth ``d`` in [0, 1], float32, HxW: 0 is the nearest
 part of the scene, 1 the farthest. A stored depth map is distance-like (larger = farther: metres,
@@ -15,16 +15,14 @@ Without a map, a deterministic, content-free prior stands in (``ground-plane``, 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import cv2
 import numpy as np
 
 from uirbench.degradations.base import REFERENCE_SIDE, short_repr
 from uirbench.errors import ParameterError
-from uirbench.io import ImageError
+from uirbench.io import depth_problem, read_depth
 
-DEPTH_SUFFIXES = (".png", ".npy")
 SMOOTH_SIGMA = 1.5
 """Gaussian sigma (px at a 512-px short side) of the depth-edge smoothing; scales with the image."""
 PERCENTILE_SAMPLES = 128
@@ -35,56 +33,9 @@ HORIZON = 0.4
 
 
 def load_depth(path: str | os.PathLike[str]) -> np.ndarray:
-    """Read a depth map: a single-channel 16-bit PNG or a 2-D ``.npy`` array -> HxW float32.
-
-    Values are returned as stored (distance-like, larger = farther; units do not matter, see
-    :func:`normalise_depth`). Refused with an :class:`~uirbench.io.ImageError` naming the file:
-    missing or unreadable files, other suffixes, 8-bit PNGs (256 depth levels band visibly in
-    haze), colour PNGs, arrays that are not 2-D, not real numbers, or not finite.
-    """
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in DEPTH_SUFFIXES:
-        raise ImageError(f"{path}: unsupported depth file suffix {suffix!r}; valid: {', '.join(DEPTH_SUFFIXES)} "
-                         "(16-bit single-channel PNG or a 2-D numpy array)")
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot read depth file ({exc.strerror or exc})") from exc
-    if suffix == ".png":
-        depth = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if depth is None:
-            raise ImageError(f"{path}: not a readable PNG depth map")
-        if depth.ndim != 2:
-            raise ImageError(f"{path}: depth PNG has {depth.shape[2]} channels; expected one (greyscale 16-bit)")
-        if depth.dtype != np.uint16:
-            raise ImageError(f"{path}: depth PNG is {depth.dtype} ({8 * depth.itemsize}-bit); expected 16-bit, "
-                             "since 8-bit depth bands visibly in haze. Save depth as 16-bit PNG or .npy")
-    else:
-        try:
-            depth = np.load(path, allow_pickle=False)
-        except (ValueError, OSError, EOFError) as exc:
-            raise ImageError(f"{path}: not a readable .npy depth map ({exc})") from exc
-    problem = depth_problem(depth)
-    if problem:
-        raise ImageError(f"{path}: {problem}")
-    return depth.astype(np.float32)
-
-
-def depth_problem(depth: np.ndarray, shape: tuple[int, ...] | None = None) -> str | None:
-    """What is wrong with ``depth`` as a depth map (of ``shape[:2]`` when given), or None if it is a
-    2-D array of finite real numbers."""
-    if not isinstance(depth, np.ndarray):
-        return f"depth must be a 2-D numpy array, got {type(depth).__name__}"
-    if not (np.issubdtype(depth.dtype, np.integer) or np.issubdtype(depth.dtype, np.floating)):
-        return f"depth map must hold real numbers (integer or float), got dtype {depth.dtype}"
-    if depth.ndim != 2:
-        return f"depth map must be 2-D (HxW), got shape {depth.shape}"
-    if shape is not None and depth.shape != tuple(shape[:2]):
-        return f"depth map shape {depth.shape} does not match the image's {tuple(shape[:2])}"
-    if not np.isfinite(depth).all():
-        return "depth map contains NaN or inf"
-    return None
+    """Read a stored depth map as HxW float32, values as stored: :func:`uirbench.io.read_depth`,
+    where depth files are decoded (errors name the file)."""
+    return read_depth(path)
 
 
 def check_depth(depth: np.ndarray, shape: tuple[int, ...] | None = None, what: str = "depth") -> np.ndarray:

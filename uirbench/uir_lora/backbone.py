@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from uirbench import checksums
+from uirbench.errors import UserError
+from uirbench.io import write_bytes, write_json
+from uirbench.rng import init_rand_
 
 DEFAULT_SOURCE = "stabilityai/sd-turbo"
 DEFAULT_PROMPT = "a sharp, clean, high quality photo"
@@ -40,7 +44,7 @@ FORMAT = "uirbench-one-step-backbone"
 FORMAT_VERSION = 1
 
 
-class BackboneError(RuntimeError):
+class BackboneError(UserError):
     """A backbone that cannot be built or loaded; the message says what to provide instead."""
 
 
@@ -169,7 +173,7 @@ class OneStepRestorer(nn.Module):
         if self.vae.post_quant_conv is not None:
             h = self.vae.post_quant_conv(h)
         h = dec.mid_block(dec.conv_in(h), None)
-        for skip, feat, block in zip(self.skips, reversed(feats), dec.up_blocks):
+        for skip, feat, block in zip(self.skips, reversed(feats), dec.up_blocks, strict=True):
             h = block(h + skip(feat), None)
         return dec.conv_out(dec.conv_act(dec.conv_norm_out(h)))
 
@@ -210,7 +214,7 @@ def _own_memory(module: nn.Module) -> None:
 
 
 def _init_like_torch(module: nn.Module, generator: torch.Generator) -> None:
-    """PyTorch's default init drawn from ``generator``: conv/linear U(+-1/sqrt(fan_in)), norms 1 and 0.
+    """PyTorch's default init drawn from ``generator``: conv/linear U(+-1/sqrt(fan_in)) (``rng.init_rand_``), norms 1 and 0.
 
     Raises on any other parametrised layer, so nothing is left as uninitialised memory.
     """
@@ -220,9 +224,7 @@ def _init_like_torch(module: nn.Module, generator: torch.Generator) -> None:
             continue
         with torch.no_grad():
             if isinstance(layer, (nn.Conv2d, nn.Linear)):
-                bound = 1.0 / math.sqrt(layer.weight[0].numel())
-                for p in own:
-                    p.copy_(torch.rand(p.shape, generator=generator, device=generator.device) * (2 * bound) - bound)
+                init_rand_(layer.weight, layer.bias, generator)
             elif isinstance(layer, (nn.GroupNorm, nn.LayerNorm)):
                 layer.weight.fill_(1.0)
                 layer.bias.zero_()
@@ -259,9 +261,9 @@ def _public(diffusers_config: Any) -> dict[str, Any]:
 
 
 def _has_adapters(model: OneStepRestorer) -> bool:
-    from uirbench.uir_lora.lora import adapter_names
-
-    return bool(adapter_names(model))
+    """Whether any layer is wrapped by an adapter: peft's LoRA layers and ``lora.DeltaConv2d`` keep the
+    layer they wrap as ``base_layer`` (checked by that name, so this module need not import ``lora``)."""
+    return any(hasattr(layer, "base_layer") for layer in model.modules())
 
 
 def save_backbone(model: OneStepRestorer, directory: str | Path) -> Path:
@@ -273,15 +275,11 @@ def save_backbone(model: OneStepRestorer, directory: str | Path) -> Path:
     it is removed first and written last; each subfolder is written beside its final name and swapped
     in, each file atomically.
     """
-    import shutil
-
     from safetensors.torch import save
 
-    from uirbench.io import write_bytes, write_json
-
     if _has_adapters(model):
-        raise BackboneError("save_backbone: the model carries LoRA adapters; save the backbone before adding them "
-                            "(load it again with load_backbone) and save adapters with uirbench.uir_lora.lora.save_adapter")
+        raise BackboneError("save_backbone: the model carries LoRA adapters; save uirbench.uir_lora.lora.without_adapters(model) "
+                            "(or the backbone before adding them) and save adapters with uirbench.uir_lora.lora.save_adapter")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     checksums.unseal(directory)
@@ -366,7 +364,7 @@ def load_backbone(source: str = DEFAULT_SOURCE, *, device: str | torch.device = 
     HF_HUB_OFFLINE is set, so it fails fast with instructions instead of waiting on the network)."""
     if source == "tiny":
         if generator is None:
-            raise ValueError("load_backbone('tiny') draws random weights: pass generator=torch.Generator().manual_seed(...)")
+            raise UserError("load_backbone('tiny') draws random weights: pass generator=torch.Generator().manual_seed(...)")
         return build_backbone(tiny_backbone_config(), generator, device=device, dtype=dtype)
     path = Path(source)
     if any((path / name).exists() for name in (checksums.MANIFEST, "backbone.json", "restorer.safetensors", ".unet.tmp", ".vae.tmp")):

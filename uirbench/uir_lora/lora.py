@@ -30,21 +30,29 @@ to the base's dtype).
 
 from __future__ import annotations
 
+import copy
 import json
-import math
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from peft import LoraConfig, inject_adapter_in_model
 from peft.tuners import lora as peft_lora
+from safetensors.torch import load_file, save
 from torch import nn
 
-from uirbench.uir_lora.backbone import OneStepRestorer
+from uirbench.checksums import loading
+from uirbench.errors import UserError
+from uirbench.io import write_bytes, write_json
+from uirbench.rng import init_rand_
+
+if TYPE_CHECKING:  # annotations only: backbone.py must not be imported back at run time
+    from uirbench.uir_lora.backbone import OneStepRestorer
 
 UNET_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2",
                 "conv1", "conv2", "conv_shortcut", "conv", "conv_out")
@@ -68,7 +76,7 @@ class AdapterConfig:
 
 def _check_batch(mix_batch: int, x: torch.Tensor) -> None:
     if mix_batch != x.shape[0]:
-        raise ValueError(f"mixture weights have {mix_batch} rows but the layer input has batch {x.shape[0]}; "
+        raise UserError(f"mixture weights have {mix_batch} rows but the layer input has batch {x.shape[0]}; "
                          "call set_mixture with one row per image of the batch")
 
 
@@ -121,7 +129,7 @@ class DeltaConv2d(nn.Module):
     def __init__(self, base_layer: nn.Conv2d) -> None:
         super().__init__()
         if base_layer.groups != 1 or base_layer.padding_mode != "zeros" or base_layer.bias is None:
-            raise ValueError(f"DeltaConv2d needs an ungrouped, zero-padded conv with bias, got {base_layer}")
+            raise UserError(f"DeltaConv2d needs an ungrouped, zero-padded conv with bias, got {base_layer}")
         self.base_layer = base_layer
         self.delta_weight = nn.ParameterDict()
         self.delta_bias = nn.ParameterDict()
@@ -183,14 +191,13 @@ def _inject_lora(part: nn.Module, name: str, rank: int, alpha: float, target_mod
 
 
 def _init_lora(part: nn.Module, name: str, generator: torch.Generator) -> None:
-    with torch.no_grad():
-        for _, layer in _mixed_layers(part):
-            if isinstance(layer, DeltaConv2d) or name not in layer.lora_A or layer.lora_A[name].weight.is_meta:
-                continue
-            a, b = layer.lora_A[name].weight, layer.lora_B[name].weight
-            bound = 1.0 / math.sqrt(a[0].numel())
-            a.copy_(torch.rand(a.shape, generator=generator, device=generator.device) * (2 * bound) - bound)
-            b.zero_()
+    """A ~ U(+-1/sqrt(fan_in)) from ``generator`` (``rng.init_rand_``), B = 0, layer by layer in module order."""
+    for _, layer in _mixed_layers(part):
+        if isinstance(layer, DeltaConv2d) or name not in layer.lora_A or layer.lora_A[name].weight.is_meta:
+            continue
+        init_rand_(layer.lora_A[name].weight, None, generator)
+        with torch.no_grad():
+            layer.lora_B[name].weight.zero_()
 
 
 def add_lora(part: nn.Module, name: str, rank: int, alpha: float, target_modules: Sequence[str],
@@ -212,9 +219,9 @@ def _delta_layers(model: OneStepRestorer) -> list[DeltaConv2d]:
 
 def _add_uninitialised(model: OneStepRestorer, name: str, config: AdapterConfig) -> None:
     if not name.isidentifier():
-        raise ValueError(f"adapter name {name!r} must be a Python identifier (letters, digits, underscores)")
+        raise UserError(f"adapter name {name!r} must be a Python identifier (letters, digits, underscores)")
     if name in adapter_names(model):
-        raise ValueError(f"adapter {name!r} already exists; existing adapters: {', '.join(adapter_names(model))}")
+        raise UserError(f"adapter {name!r} already exists; existing adapters: {', '.join(adapter_names(model))}")
     _inject_lora(model.unet, name, config.unet_rank, config.unet_alpha, config.unet_targets)
     _inject_lora(model.vae, name, config.vae_rank, config.vae_alpha, config.vae_targets)
     for layer in _delta_layers(model):
@@ -278,12 +285,12 @@ def set_mixture(model: nn.Module, names: Sequence[str], weights: torch.Tensor) -
     names = tuple(names)
     known = adapter_names(model)
     if not names or len(set(names)) != len(names):
-        raise ValueError(f"set_mixture: names must be non-empty and distinct, got {names}")
+        raise UserError(f"set_mixture: names must be non-empty and distinct, got {names}")
     unknown = [n for n in names if n not in known]
     if unknown:
         raise KeyError(f"set_mixture: unknown adapter(s) {unknown}; adapters: {', '.join(known) or 'none'}")
     if weights.ndim != 2 or weights.shape[1] != len(names) or not weights.is_floating_point():
-        raise ValueError(f"set_mixture: weights must be a float [batch, {len(names)}] tensor, got {tuple(weights.shape)}")
+        raise UserError(f"set_mixture: weights must be a float [batch, {len(names)}] tensor, got {tuple(weights.shape)}")
     weights = weights.float()
     cache: dict[tuple, torch.Tensor] = {}  # layers with the same ranks/scalings share one scale tensor
     for _, layer in _mixed_layers(model):
@@ -330,8 +337,6 @@ def _remove(model: OneStepRestorer, name: str) -> None:
 
 def without_adapters(model: OneStepRestorer) -> OneStepRestorer:
     """A copy of ``model`` with every adapted layer replaced by its frozen base layer (for ``save_backbone``)."""
-    import copy
-
     base = copy.deepcopy(model)
     for path, layer in list(_mixed_layers(base)):
         parent, _, attr = path.rpartition(".")
@@ -344,10 +349,6 @@ def without_adapters(model: OneStepRestorer) -> OneStepRestorer:
 
 def save_adapter(model: OneStepRestorer, name: str, path: str | Path) -> Path:
     """Write adapter ``name`` to ``path`` (.safetensors, float32) and its AdapterConfig to the .json beside it."""
-    from safetensors.torch import save
-
-    from uirbench.io import write_bytes, write_json
-
     path = Path(path).with_suffix(".safetensors")
     state = {k: v.detach().float().contiguous().cpu() for k, v in adapter_state(model, name).items()}
     write_bytes(path, save(state))  # atomic: temporary file + rename
@@ -362,15 +363,11 @@ def load_adapter(model: OneStepRestorer, path: str | Path, name: str | None = No
     Every tensor must match the backbone's layers exactly, else the adapter is removed and an error
     names the offending keys.
     """
-    from safetensors.torch import load_file
-
-    from uirbench.checksums import loading
-
     path = Path(path).with_suffix(".safetensors")
     with loading(path.with_suffix(".json")):
         meta = json.loads(path.with_suffix(".json").read_text())
     if meta.get("format") != FORMAT or meta.get("version") != FORMAT_VERSION:
-        raise ValueError(f"{path.with_suffix('.json')}: not a {FORMAT} v{FORMAT_VERSION} file")
+        raise UserError(f"{path.with_suffix('.json')}: not a {FORMAT} v{FORMAT_VERSION} file")
     config = AdapterConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["config"].items()})
     name = name or meta["name"]
     with loading(path):
@@ -380,7 +377,7 @@ def load_adapter(model: OneStepRestorer, path: str | Path, name: str | None = No
     bad = sorted(set(state) ^ set(tensors)) + [k for k in state.keys() & tensors.keys() if state[k].shape != tensors[k].shape]
     if bad:
         _remove(model, name)
-        raise ValueError(f"{path}: adapter does not fit this backbone; mismatched keys (first 5): {bad[:5]}")
+        raise UserError(f"{path}: adapter does not fit this backbone; mismatched keys (first 5): {bad[:5]}")
     with torch.no_grad():
         for key, param in state.items():
             param.copy_(tensors[key])

@@ -29,14 +29,19 @@ Three routers produce the similarities:
 from __future__ import annotations
 
 import itertools
-import math
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from uirbench.checksums import loading
+from uirbench.errors import UserError
+from uirbench.io import write_bytes
+from uirbench.rng import init_rand_
 
 ROUTERS = ("learned", "oracle", "clip")
 CLIP_SOURCE = "openai/clip-vit-base-patch32"
@@ -60,13 +65,13 @@ class RouterConfig:
 
     def __post_init__(self) -> None:
         if min(self.width, self.levels, self.embed_dim) < 1 or self.width % 8 or not self.temperature > 0:
-            raise ValueError(f"RouterConfig: width (a multiple of 8), levels, embed_dim must be >= 1 and temperature > 0, got {self}")
+            raise UserError(f"RouterConfig: width (a multiple of 8), levels, embed_dim must be >= 1 and temperature > 0, got {self}")
 
 
 def route(similarity: torch.Tensor, top_k: int, temperature: float) -> torch.Tensor:
     """Dense routing weights [B, F] from similarities [B, F]: softmax(s / tau) over each row's top K, 0 elsewhere."""
     if not 1 <= top_k <= similarity.shape[1]:
-        raise ValueError(f"top_k={top_k}: must be between 1 and the number of adapters ({similarity.shape[1]})")
+        raise UserError(f"top_k={top_k}: must be between 1 and the number of adapters ({similarity.shape[1]})")
     values, index = similarity.topk(top_k, dim=1)
     return torch.zeros_like(similarity).scatter(1, index, torch.softmax(values / temperature, dim=1))
 
@@ -77,7 +82,7 @@ class LearnedRouter(nn.Module):
     def __init__(self, families: tuple[str, ...] | list[str], config: RouterConfig, generator: torch.Generator) -> None:
         super().__init__()
         if not families or len(set(families)) != len(families):
-            raise ValueError(f"LearnedRouter: families must be non-empty and distinct, got {families}")
+            raise UserError(f"LearnedRouter: families must be non-empty and distinct, got {families}")
         self.families, self.config = tuple(families), config
         channels = [config.width]
         for _ in range(config.levels):
@@ -87,12 +92,10 @@ class LearnedRouter(nn.Module):
             self.levels.append(nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=2, padding=1), nn.GroupNorm(8, c_out), nn.GELU()))
         self.project = nn.Linear(2 * sum(channels), config.embed_dim)
         self.embeddings = nn.Parameter(torch.empty(len(families), config.embed_dim))
-        with torch.no_grad():  # PyTorch's default laws, drawn from ``generator``
-            for layer in self.modules():
-                if isinstance(layer, (nn.Conv2d, nn.Linear)):
-                    bound = 1.0 / math.sqrt(layer.weight[0].numel())
-                    for p in (layer.weight, layer.bias):
-                        p.copy_(torch.rand(p.shape, generator=generator) * 2 * bound - bound)
+        for layer in self.modules():  # PyTorch's default laws, drawn from ``generator``
+            if isinstance(layer, (nn.Conv2d, nn.Linear)):
+                init_rand_(layer.weight, layer.bias, generator)
+        with torch.no_grad():
             self.embeddings.copy_(torch.randn(self.embeddings.shape, generator=generator))
 
     @property
@@ -119,7 +122,7 @@ def label_targets(labels: list[list[str]], families: tuple[str, ...]) -> torch.T
     """[B, F] 0/1 targets from the manifest's ``labels`` lists; labels outside ``families`` raise."""
     unknown = sorted({name for row in labels for name in row} - set(families))
     if unknown:
-        raise ValueError(f"labels {unknown} have no adapter; adapters: {', '.join(families)}")
+        raise UserError(f"labels {unknown} have no adapter; adapters: {', '.join(families)}")
     return torch.tensor([[float(f in row) for f in families] for row in labels])
 
 
@@ -129,14 +132,14 @@ def oracle_weights(hints: list[str] | None, families: tuple[str, ...], top_k: in
     from uirbench.degradations import families as families_of
 
     if hints is None:
-        raise ValueError("router 'oracle' needs the degradation names of the batch (degradation_hint); "
+        raise UserError("router 'oracle' needs the degradation names of the batch (degradation_hint); "
                          "use --router learned to route from the image alone")
     rows = []
     for hint in hints:
         true = families_of(hint)
         missing = [f for f in true if f not in families]
         if missing:
-            raise ValueError(f"oracle router: degradation {hint!r} has families {missing} without an adapter; "
+            raise UserError(f"oracle router: degradation {hint!r} has families {missing} without an adapter; "
                              f"adapters: {', '.join(families)}")
         kept = true[:top_k]
         rows.append([1.0 / len(kept) if f in kept else 0.0 for f in families])
@@ -161,13 +164,13 @@ class ClipRouter(nn.Module):
 
         missing = [f for f in families if f not in PROMPTS]
         if missing:
-            raise ValueError(f"clip router: no text prompt for {missing}; prompts exist for {', '.join(PROMPTS)}")
+            raise UserError(f"clip router: no text prompt for {missing}; prompts exist for {', '.join(PROMPTS)}")
         local_only = _hub_offline() or Path(source).is_dir()
         try:
             self.model = CLIPModel.from_pretrained(source, local_files_only=local_only).eval()
             self.processor = CLIPProcessor.from_pretrained(source, local_files_only=local_only)
         except (OSError, ValueError) as exc:
-            raise ValueError(
+            raise UserError(
                 f"clip router: cannot load CLIP weights {source!r}{' (HF_HUB_OFFLINE is set)' if local_only else ''}: {exc}\n"
                 f"Provide them: on a machine with internet run `huggingface-cli download {CLIP_SOURCE}` (fills the Hugging "
                 "Face cache; copy ~/.cache/huggingface here) or save CLIPModel/CLIPProcessor to a folder and pass it as "
@@ -206,12 +209,7 @@ ROUTER_FORMAT = "uirbench-uir-lora-router"
 
 def save_router(router: LearnedRouter, path: str | Path) -> Path:
     """Write the learned router's weights (float32) to ``path`` with its families and config in the header."""
-    import json
-    from dataclasses import asdict
-
     from safetensors.torch import save
-
-    from uirbench.io import write_bytes
 
     path = Path(path)
     state = {k: v.detach().float().contiguous().cpu() for k, v in router.state_dict().items()}
@@ -222,12 +220,8 @@ def save_router(router: LearnedRouter, path: str | Path) -> Path:
 
 def load_router(path: str | Path, device: str | torch.device = "cpu") -> LearnedRouter:
     """The learned router saved by ``save_router``."""
-    import json
-
     from safetensors import safe_open
     from safetensors.torch import load_file
-
-    from uirbench.checksums import loading
 
     path = Path(path)
     with loading(path):
@@ -235,7 +229,7 @@ def load_router(path: str | Path, device: str | torch.device = "cpu") -> Learned
             meta = fh.metadata() or {}
         tensors = load_file(str(path))
     if meta.get("format") != ROUTER_FORMAT:
-        raise ValueError(f"{path}: not a {ROUTER_FORMAT} file")
+        raise UserError(f"{path}: not a {ROUTER_FORMAT} file")
     router = LearnedRouter(json.loads(meta["families"]), RouterConfig(**json.loads(meta["config"])), torch.Generator())
     router.load_state_dict(tensors, strict=True)
     return router.to(device)
