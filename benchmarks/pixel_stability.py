@@ -171,7 +171,7 @@ def load_crop(image_id: str, crop: tuple[int, int, int, int]) -> tuple[np.ndarra
     """
     import cv2
 
-    from uirbench.generate import _encode_depth
+    from uirbench.io import encode_depth_png
     from uirbench.sources import builtin_items, read_item
 
     item = next(i for i in builtin_items() if i.image_id == image_id)
@@ -179,7 +179,7 @@ def load_crop(image_id: str, crop: tuple[int, int, int, int]) -> tuple[np.ndarra
     top, left, h, w = crop
     image = np.ascontiguousarray(image[top:top + h, left:left + w])
     if depth is not None:
-        stored = cv2.imdecode(np.frombuffer(_encode_depth(depth), np.uint8), cv2.IMREAD_UNCHANGED)
+        stored = cv2.imdecode(np.frombuffer(encode_depth_png(depth), np.uint8), cv2.IMREAD_UNCHANGED)
         depth = np.ascontiguousarray(stored.astype(np.float32)[top:top + h, left:left + w])
     return image, depth
 
@@ -189,7 +189,7 @@ def degradation_rows(has_depth: bool) -> list[tuple[str, str, bool, dict]]:
     from uirbench.degradations import RECIPES, create
     from uirbench.registry import DEGRADATIONS
 
-    names = [n for n in DEGRADATIONS.names() if "alias_of" not in DEGRADATIONS.meta(n)] + list(RECIPES)
+    names = [n for n in DEGRADATIONS.names() if DEGRADATIONS.spec(n).alias_of is None] + list(RECIPES)
     rows = [(name, name, False, {}) for name in names]
     if has_depth:
         rows += [(f"{name} map", name, True, {}) for name in names if _needs_depth(create(name))]
@@ -228,7 +228,7 @@ def sample_continuous(image: np.ndarray, seeds: int = 5) -> dict[str, str]:
     from uirbench.degradations import RECIPES, create
     from uirbench.registry import DEGRADATIONS
 
-    names = [n for n in DEGRADATIONS.names() if "alias_of" not in DEGRADATIONS.meta(n)] + list(RECIPES)
+    names = [n for n in DEGRADATIONS.names() if DEGRADATIONS.spec(n).alias_of is None] + list(RECIPES)
     out = {}
     for name in names:
         draws = [create(name, severity=None, track=track).sample(np.random.default_rng(seed), image)
@@ -257,7 +257,7 @@ def param_differences(ref: str, other: str) -> str:
     if a == b:
         return "0"
     keys, n = set(), 0
-    for da, db in zip(a, b):
+    for da, db in zip(a, b, strict=True):
         fa, fb = flat_leaves(da), flat_leaves(db)
         diff = {k for k in fa.keys() | fb.keys() if fa.get(k) != fb.get(k)}
         n += bool(diff)

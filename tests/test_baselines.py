@@ -38,7 +38,7 @@ def test_modules_register_their_models():
     for module, name in [(nafnet, "nafnet"), (restormer, "restormer"), (promptir, "promptir"), (airnet, "airnet")]:
         cls = MODELS.get(name)
         assert cls.__module__ == module.__name__ and cls.name == name and issubclass(cls, Restorer)
-        assert MODELS.meta(name)["kind"] == "baseline" and MODELS.meta(name)["paper"]
+        assert MODELS.spec(name).kind == "baseline" and MODELS.spec(name).paper
         assert set(module.PRESETS) == {"tiny", "paper"}
 
 
@@ -86,7 +86,7 @@ def _noisy_batch(image, generator: torch.Generator, n: int = 4, size: int = 32) 
     h, w = full.shape[-2:]
     tops = torch.randint(0, h - size + 1, (n,), generator=generator).tolist()
     lefts = torch.randint(0, w - size + 1, (n,), generator=generator).tolist()
-    clean = torch.cat([full[..., t:t + size, left:left + size] for t, left in zip(tops, lefts)])
+    clean = torch.cat([full[..., t:t + size, left:left + size] for t, left in zip(tops, lefts, strict=True)])
     noise = torch.randn(clean.shape, generator=generator) * (25.0 / 255.0)
     return clean + noise, clean
 

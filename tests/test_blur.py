@@ -40,7 +40,7 @@ from uirbench.degradations.blur import (
     splat_bilinear,
 )
 from uirbench.errors import ParameterError
-from uirbench.registry import DEGRADATIONS
+from uirbench.registry import DEGRADATIONS, DegradationSpec
 
 CLASSES = [MotionBlur, DefocusBlur, GaussianBlur]
 KERNELS = {
@@ -464,7 +464,7 @@ def test_output_does_not_depend_on_opencv_optimisations(astronaut):
         plain = [cls.replay(astronaut, params) for cls, params in DISPATCH_CASES]
     finally:
         cv2.setUseOptimized(True)
-    for (cls, params), a, b in zip(DISPATCH_CASES, optimised, plain):
+    for (cls, params), a, b in zip(DISPATCH_CASES, optimised, plain, strict=True):
         assert np.array_equal(a, b), (cls.name, params)
 
 
@@ -485,7 +485,7 @@ def test_output_does_not_depend_on_simd_dispatch(astronaut):
 
 def test_family_registration():
     assert DEGRADATIONS.get("blur") is MotionBlur
-    assert DEGRADATIONS.meta("blur") == {"family": "blur", "alias_of": "motion-blur"}
+    assert DEGRADATIONS.spec("blur") == DegradationSpec(family="blur", alias_of="motion-blur")
     for cls in CLASSES:
         assert DEGRADATIONS.get(cls.name) is cls and cls.stage == "optics"
-        assert DEGRADATIONS.meta(cls.name)["family"] == "blur"
+        assert DEGRADATIONS.spec(cls.name).family == "blur"

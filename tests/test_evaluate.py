@@ -86,16 +86,12 @@ def test_missing_and_corrupt_images_name_the_pair(tiny_dataset, tmp_path, capsys
 class _Shrinking(Restorer):
     """Returns an image one row short: a broken third-party model."""
 
-    name = "test-shrinking"
-
     def forward(self, x, degradation_hint=None):
         return x[..., :-1, :]
 
 
 class _NaN(Restorer):
     """Returns NaN for the second image of a batch."""
-
-    name = "test-nan"
 
     def forward(self, x, degradation_hint=None):
         out = x.clone()
@@ -104,14 +100,19 @@ class _NaN(Restorer):
         return out
 
 
-for _cls in (_Shrinking, _NaN):
-    if _cls.name not in MODELS:
-        MODELS.add(_cls.name, _cls, kind="test", trainable=False)
+@pytest.fixture
+def broken_models():
+    """The two broken models, registered for one test only (the global registry is left as it was)."""
+    for name, cls in (("test-shrinking", _Shrinking), ("test-nan", _NaN)):
+        MODELS.register(name, kind="test", paper="a broken third-party model")(cls)
+    yield
+    for name in ("test-shrinking", "test-nan"):
+        MODELS.remove(name)
 
 
 @pytest.mark.parametrize(("model", "message"), [("test-shrinking", "shape"), ("test-nan", "NaN")])
-def test_bad_model_outputs_are_refused_naming_the_pair(model, message, tiny_dataset, tmp_path, capsys):
-    assert main(["evaluate", "--model", model, "--data", str(tiny_dataset), "--out", str(tmp_path / "o")]) in (1, 2)
+def test_bad_model_outputs_are_refused_naming_the_pair(model, message, broken_models, tiny_dataset, tmp_path, capsys):
+    assert main(["evaluate", "--model", model, "--data", str(tiny_dataset), "--out", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert message in err and "input/" in err
     assert not (tmp_path / "o" / "summary.json").exists()

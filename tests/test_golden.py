@@ -27,7 +27,7 @@ from uirbench.sources import builtin_items, motorcycle_depth, read_item
 from uirbench.suites import DEFAULT_SUITE
 
 PINS = json.loads((Path(__file__).parent / "golden" / f"{DEFAULT_SUITE}.json").read_text())
-VARIANTS = [n for n in DEGRADATIONS.names() if "alias_of" not in DEGRADATIONS.meta(n)]
+VARIANTS = [n for n in DEGRADATIONS.names() if DEGRADATIONS.spec(n).alias_of is None]
 CROP = (slice(150, 278), slice(300, 460))  # 128x160 px of the motorcycle scene: bike, floor and background
 SEED = 2024
 

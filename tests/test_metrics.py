@@ -20,6 +20,7 @@ import skimage.metrics as skm
 import torch
 from PIL import Image
 
+from uirbench.errors import UserError
 from uirbench.metrics import (
     FID,
     KID,
@@ -36,7 +37,7 @@ from uirbench.metrics import (
     metric_spec,
 )
 from uirbench.metrics.weights import ALEXNET, LPIPS_ALEX_LINEAR, require
-from uirbench.registry import METRICS
+from uirbench.registry import METRICS, MetricSpec
 
 NAMES = ("psnr", "ssim", "lpips", "fid", "kid")
 YIQ_TO_BT601_DB = 20 * math.log10(255 / 219)
@@ -86,11 +87,10 @@ def real_pair(request) -> tuple[np.ndarray, np.ndarray]:
 
 def test_registered_with_metadata():
     for name in NAMES:
-        meta = METRICS.meta(name)
-        assert {"higher_is_better", "needs_reference", "needs_weights", "per_image"} <= set(meta)
-    assert [METRICS.meta(n)["per_image"] for n in NAMES] == [True, True, True, False, False]
-    assert [METRICS.meta(n)["higher_is_better"] for n in NAMES] == [True, True, False, False, False]
-    assert [METRICS.meta(n)["needs_weights"] for n in NAMES] == [False, False, True, True, True]
+        assert isinstance(METRICS.spec(name), MetricSpec) and METRICS.get(name).name == name
+    assert [METRICS.spec(n).per_image for n in NAMES] == [True, True, True, False, False]
+    assert [METRICS.spec(n).higher_is_better for n in NAMES] == [True, True, False, False, False]
+    assert [METRICS.spec(n).needs_weights for n in NAMES] == [False, False, True, True, True]
 
 
 def test_psnr_ssim_match_skimage_rgb_and_y(real_pair):
@@ -310,5 +310,5 @@ def test_wrong_weight_file_is_refused(tmp_path):
 def test_weights_dir_after_pyiqa_import_raises(tmp_path):
     pytest.importorskip("pyiqa")
     for metric in (LPIPS(weights_dir=str(tmp_path)), InceptionFeatures(weights_dir=str(tmp_path))):
-        with pytest.raises(RuntimeError, match="pyiqa was already imported"):
+        with pytest.raises(UserError, match="pyiqa was already imported"):
             metric.load()

@@ -34,7 +34,7 @@ from uirbench.errors import UserError
 from uirbench.registry import DEGRADATIONS
 
 IMAGE = np.ascontiguousarray(skimage.data.astronaut()[100:132, 200:240])  # 32x40 px of a real photo
-TARGETS = [n for n in DEGRADATIONS.names() if "alias_of" not in DEGRADATIONS.meta(n)] + list(RECIPES)
+TARGETS = [n for n in DEGRADATIONS.names() if DEGRADATIONS.spec(n).alias_of is None] + list(RECIPES)
 PEAK_BYTES = 256 * 2**20
 ADDRESS_MARGIN = 2 * 2**30
 

@@ -19,3 +19,7 @@ class ParameterError(UserError):
 
 class CheckpointError(UserError):
     """A checkpoint or training state that is missing, truncated or corrupt; the message names the file and the way out."""
+
+
+class UnknownNameError(UserError, KeyError):
+    """A name that is not registered (degradation, model, metric, ...); the message lists close matches and the valid names."""

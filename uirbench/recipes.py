@@ -1,5 +1,8 @@
 """Training recipes: the optimisation half of a preset (the architecture half is the model's ``PRESETS``).
 
+A model registers both halves, keyed by preset name: ``@MODELS.register(..., presets=PRESETS, recipes=RECIPES["nafnet"])``
+(a plugin passes its own ``{"tiny": Recipe(...)}``); :func:`uirbench.models.preset_recipe` reads them back.
+
 ``tiny`` recipes train on 2 CPU cores in minutes (tests, demos, the seeded leaderboard); ``paper``
 recipes follow the published settings (sources in ``source``). Every field can be overridden from
 the command line (``--steps``, ``--batch-size``, ``--patch``, ``--lr``).
@@ -8,6 +11,8 @@ the command line (``--steps``, ``--batch-size``, ``--patch``, ``--lr``).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
+from uirbench.errors import UserError
 
 
 @dataclass(frozen=True)
@@ -30,13 +35,13 @@ class Recipe:
     def __post_init__(self) -> None:
         for key in ("steps", "batch_size", "patch"):
             if getattr(self, key) < 1:
-                raise ValueError(f"--{key.replace('_', '-')} must be >= 1, got {getattr(self, key)}")
+                raise UserError(f"--{key.replace('_', '-')} must be >= 1, got {getattr(self, key)}")
         if not self.lr > 0:
-            raise ValueError(f"--lr must be > 0, got {self.lr}")
+            raise UserError(f"--lr must be > 0, got {self.lr}")
         if self.loss not in ("l1", "psnr"):
-            raise ValueError(f"recipe loss must be l1 or psnr, got {self.loss!r}")
+            raise UserError(f"recipe loss must be l1 or psnr, got {self.loss!r}")
         if self.ema is not None and not 0 < self.ema < 1:
-            raise ValueError(f"ema decay must be in (0, 1), got {self.ema}")
+            raise UserError(f"ema decay must be in (0, 1), got {self.ema}")
 
     def with_overrides(self, **overrides: object) -> Recipe:
         return replace(self, **{k: v for k, v in overrides.items() if v is not None})
@@ -70,11 +75,3 @@ RECIPES: dict[str, dict[str, Recipe]] = {
                                "128 px; batch per authors' setup"),
     },
 }
-
-
-def get_recipe(model: str, preset: str) -> Recipe:
-    if model not in RECIPES:
-        raise ValueError(f"model {model!r} has no training recipe; trainable models: {', '.join(RECIPES)}")
-    if preset not in RECIPES[model]:
-        raise ValueError(f"model {model!r} has no preset {preset!r}; valid presets: {', '.join(RECIPES[model])}")
-    return RECIPES[model][preset]

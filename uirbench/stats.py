@@ -7,6 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from uirbench.errors import UserError
+
 BOOTSTRAP_RESAMPLES = 2000
 BOOTSTRAP_SEED = 0
 
@@ -19,7 +21,7 @@ def bootstrap_ci(values: np.ndarray | list[float], *, level: float = 0.95, resam
     """
     x = np.asarray(values, np.float64)
     if x.size == 0:
-        raise ValueError("bootstrap_ci: no values")
+        raise UserError("bootstrap_ci: no values")
     if x.size == 1:
         return float(x[0]), float(x[0])
     rng = np.random.default_rng(seed)
@@ -30,10 +32,15 @@ def bootstrap_ci(values: np.ndarray | list[float], *, level: float = 0.95, resam
 
 
 def summarize(values: np.ndarray | list[float]) -> dict[str, Any]:
-    """``{"mean", "ci95": [lo, hi], "n"}`` of per-image scores (finite values only are allowed)."""
+    """``{"mean", "ci95": [lo, hi], "n"}`` of per-image scores (finite values only are allowed); the interval is
+    the seeded percentile bootstrap of :func:`bootstrap_ci`.
+
+    >>> summarize([30.0, 31.0, 32.0])
+    {'mean': 31.0, 'ci95': [30.0, 32.0], 'n': 3}
+    """
     x = np.asarray(values, np.float64)
     if not np.isfinite(x).all():
-        raise ValueError("summarize: scores must be finite (PSNR is capped, never inf)")
+        raise UserError("summarize: scores must be finite (PSNR is capped, never inf)")
     lo, hi = bootstrap_ci(x)
     return {"mean": float(x.mean()), "ci95": [lo, hi], "n": int(x.size)}
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from uirbench.degradations.mixed import RECIPES
+from uirbench.errors import UnknownNameError
 
 FAMILIES = ("noise", "blur", "rain", "haze", "lowlight", "jpeg")
 """The single-degradation families of the default suite (each at its family-default variant)."""
@@ -117,7 +118,7 @@ def get_suite(name: str) -> Suite:
 
         close = difflib.get_close_matches(name, SUITES, n=2)
         hint = f" Did you mean {' or '.join(close)}?" if close else ""
-        raise KeyError(f"unknown suite {name!r}.{hint} Valid suites: {', '.join(SUITES)}")
+        raise UnknownNameError(f"unknown suite {name!r}.{hint} Valid suites: {', '.join(SUITES)}")
     return SUITES[name]
 
 

@@ -15,6 +15,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from uirbench.errors import UserError
 from uirbench.io import ImageError, read_image, sha256_file
 from uirbench.manifest import (
     MANIFEST,
@@ -31,7 +32,7 @@ def check_fingerprint_arg(text: str) -> str:
     """A published fingerprint as given on the command line: 8-64 hex digits (a prefix is allowed)."""
     value = text.strip().lower()
     if not re.fullmatch(r"[0-9a-f]{8,64}", value):
-        raise ValueError(f"--fingerprint {text!r}: expected 8 to 64 hexadecimal digits (a prefix of the published fingerprint)")
+        raise UserError(f"--fingerprint {text!r}: expected 8 to 64 hexadecimal digits (a prefix of the published fingerprint)")
     return value
 
 

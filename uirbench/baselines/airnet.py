@@ -30,9 +30,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uirbench.baselines.blocks import init_weights, private_rng
+from uirbench.baselines.blocks import init_weights
+from uirbench.errors import UserError
+from uirbench.recipes import RECIPES
 from uirbench.registry import MODELS
 from uirbench.restorer import Restorer
+from uirbench.rng import DEFAULT_SEED, private_rng, torch_generator
 
 
 @dataclass(frozen=True)
@@ -49,11 +52,11 @@ class AirNetConfig:
 
     def __post_init__(self) -> None:
         if len(self.encoder_widths) != 3 or min(self.encoder_widths) < 1:
-            raise ValueError(f"AirNetConfig.encoder_widths must be three positive widths, got {self.encoder_widths}")
+            raise UserError(f"AirNetConfig.encoder_widths must be three positive widths, got {self.encoder_widths}")
         if min(self.channels, self.groups, self.blocks, self.queue_size) < 1:
-            raise ValueError("AirNetConfig.channels, groups, blocks and queue_size must be positive")
+            raise UserError("AirNetConfig.channels, groups, blocks and queue_size must be positive")
         if not 0 <= self.momentum < 1:
-            raise ValueError(f"AirNetConfig.momentum must be in [0, 1), got {self.momentum}")
+            raise UserError(f"AirNetConfig.momentum must be in [0, 1), got {self.momentum}")
 
 
 PRESETS = {
@@ -108,7 +111,7 @@ def contrastive_loss(query: torch.Tensor, key: torch.Tensor, queue: torch.Tensor
     gradient (they come from the momentum encoder).
     """
     if query.shape != key.shape or query.ndim != 2 or queue.ndim != 2 or queue.shape[1] != query.shape[1]:
-        raise ValueError(f"contrastive_loss: query {tuple(query.shape)} and key {tuple(key.shape)} must both be (B, D) "
+        raise UserError(f"contrastive_loss: query {tuple(query.shape)} and key {tuple(key.shape)} must both be (B, D) "
                          f"and queue {tuple(queue.shape)} (K, D)")
     q = F.normalize(query, dim=1)
     k = F.normalize(key.detach(), dim=1)
@@ -200,7 +203,8 @@ class DGG(nn.Module):
         return x + self.conv(out)
 
 
-@MODELS.register("airnet", kind="baseline", config=AirNetConfig, presets=PRESETS,
+@MODELS.register("airnet", kind="baseline", config=AirNetConfig, presets=PRESETS, recipes=RECIPES["airnet"],
+                 trainer="uirbench.baselines.task:train_baseline",
                  paper="Li et al. 2022, All-In-One Image Restoration for Unknown Corruption")
 class AirNet(Restorer):
     """AirNet = CBDE + DGRN; (B, 3, H, W) in [0, 1] -> same, any H, W (the DGRN keeps the resolution).
@@ -209,7 +213,6 @@ class AirNet(Restorer):
     uses z and the feature map. Weights are drawn from ``generator`` (seed 0 when None).
     """
 
-    name = "airnet"
 
     def __init__(self, config: AirNetConfig, *, generator: torch.Generator | None = None) -> None:
         super().__init__()
@@ -228,7 +231,7 @@ class AirNet(Restorer):
                 nn.init.zeros_(module.offsets.bias)
         # MoCo key encoder (a momentum copy, never optimised) and the queue of past keys (Sec. 3.1)
         self.key_encoder = copy.deepcopy(self.encoder).requires_grad_(False)
-        queue = torch.randn(config.queue_size, widths[2], generator=generator or torch.Generator().manual_seed(0))
+        queue = torch.randn(config.queue_size, widths[2], generator=generator or torch_generator(DEFAULT_SEED))
         self.register_buffer("queue", F.normalize(queue, dim=1))
         self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
 

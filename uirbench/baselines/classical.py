@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from uirbench.degradations import families, to_linear, to_srgb8
+from uirbench.errors import UserError
 from uirbench.io import to_numpy, to_tensor
 from uirbench.registry import MODELS
 from uirbench.restorer import Restorer
@@ -106,7 +107,7 @@ def restore_classical(image: np.ndarray, labels: list[str]) -> np.ndarray:
     """Apply the filters of ``labels`` (families) in reverse physical order to an HxWx3 uint8 image."""
     unknown = sorted(set(labels) - set(FILTERS))
     if unknown:
-        raise ValueError(f"classical: no filter for {', '.join(unknown)}; known families: {', '.join(ORDER)}")
+        raise UserError(f"classical: no filter for {', '.join(unknown)}; known families: {', '.join(ORDER)}")
     out = image
     for family in ORDER:
         if family in labels:
@@ -114,17 +115,16 @@ def restore_classical(image: np.ndarray, labels: list[str]) -> np.ndarray:
     return out
 
 
-@MODELS.register("classical", kind="baseline", trainable=False, paper="oracle-label classical filters (see module docstring)")
+@MODELS.register("classical", kind="baseline", paper="oracle-label classical filters (see module docstring)")
 class Classical(Restorer):
     """Per-family classical filters chosen by the oracle degradation label (NLM, DCP, gain+NLM, unsharp, ...)."""
 
-    name = "classical"
     uses_hint = True
 
     def forward(self, x: torch.Tensor, degradation_hint: list[str] | None = None) -> torch.Tensor:
         if degradation_hint is None or len(degradation_hint) != x.shape[0]:
-            raise ValueError("classical is an oracle-label baseline: it needs one degradation label per image "
+            raise UserError("classical is an oracle-label baseline: it needs one degradation label per image "
                              "(evaluate passes the manifest's `degradation` column)")
         images = to_numpy(x.clamp(0, 1))
-        restored = [restore_classical(img, families(label)) for img, label in zip(images, degradation_hint)]
+        restored = [restore_classical(img, families(label)) for img, label in zip(images, degradation_hint, strict=True)]
         return torch.cat([to_tensor(r) for r in restored]).to(x.device)

@@ -8,11 +8,10 @@ from uirbench.registry import MODELS
 from uirbench.restorer import Restorer
 
 
-@MODELS.register("identity", kind="baseline", trainable=False, paper="the degraded input itself")
+@MODELS.register("identity", kind="baseline", paper="the degraded input itself")
 class Identity(Restorer):
     """Returns the degraded input unchanged (scores equal the dataset card's input PSNR/SSIM)."""
 
-    name = "identity"
 
     def forward(self, x: torch.Tensor, degradation_hint: list[str] | None = None) -> torch.Tensor:
         return x.clone()

@@ -19,9 +19,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from uirbench.baselines.blocks import LayerNorm2d, init_weights, private_rng
+from uirbench.baselines.blocks import LayerNorm2d, init_weights
+from uirbench.errors import UserError
+from uirbench.recipes import RECIPES
 from uirbench.registry import MODELS
 from uirbench.restorer import Restorer
+from uirbench.rng import private_rng
 
 
 @dataclass(frozen=True)
@@ -40,12 +43,12 @@ class NAFNetConfig:
 
     def __post_init__(self) -> None:
         if self.width < 1:
-            raise ValueError(f"NAFNetConfig.width must be positive, got {self.width}")
+            raise UserError(f"NAFNetConfig.width must be positive, got {self.width}")
         if len(self.enc_blocks) != len(self.dec_blocks) or not self.enc_blocks:
-            raise ValueError(f"NAFNetConfig.enc_blocks {self.enc_blocks} and dec_blocks {self.dec_blocks} "
+            raise UserError(f"NAFNetConfig.enc_blocks {self.enc_blocks} and dec_blocks {self.dec_blocks} "
                              "must be non-empty and of equal length (one entry per level)")
         if min(*self.enc_blocks, *self.dec_blocks, self.middle_blocks) < 0:
-            raise ValueError("NAFNetConfig: block counts must be >= 0")
+            raise UserError("NAFNetConfig: block counts must be >= 0")
 
 
 PRESETS = {
@@ -108,7 +111,8 @@ def _stage(channels: int, blocks: int) -> nn.Sequential:
     return nn.Sequential(*[NAFBlock(channels) for _ in range(blocks)])
 
 
-@MODELS.register("nafnet", kind="baseline", config=NAFNetConfig, presets=PRESETS,
+@MODELS.register("nafnet", kind="baseline", config=NAFNetConfig, presets=PRESETS, recipes=RECIPES["nafnet"],
+                 trainer="uirbench.baselines.task:train_baseline",
                  paper="Chen et al. 2022, Simple Baselines for Image Restoration")
 class NAFNet(Restorer):
     """NAFNet U-Net (Sec. 3.1); (N, 3, H, W) in [0, 1] -> (N, 3, H, W), H and W multiples of 2^levels.
@@ -116,7 +120,6 @@ class NAFNet(Restorer):
     Weights are drawn from ``generator`` (seed 0 when None), never from the global RNG.
     """
 
-    name = "nafnet"
 
     def __init__(self, config: NAFNetConfig, *, generator: torch.Generator | None = None) -> None:
         super().__init__()
@@ -126,24 +129,24 @@ class NAFNet(Restorer):
         widths = [w * 2**i for i in range(len(config.enc_blocks))]
         with private_rng():
             self.intro = nn.Conv2d(3, w, 3, padding=1)
-            self.encoders = nn.ModuleList(_stage(c, n) for c, n in zip(widths, config.enc_blocks))
+            self.encoders = nn.ModuleList(_stage(c, n) for c, n in zip(widths, config.enc_blocks, strict=True))
             self.downs = nn.ModuleList(nn.Conv2d(c, 2 * c, 2, stride=2) for c in widths)
             self.middle = _stage(2 * widths[-1], config.middle_blocks)
             # decoders run bottom-up: index 0 is the lowest level
             self.ups = nn.ModuleList(
                 nn.Sequential(nn.Conv2d(2 * c, 4 * c, 1, bias=False), nn.PixelShuffle(2)) for c in reversed(widths))
-            self.decoders = nn.ModuleList(_stage(c, n) for c, n in zip(reversed(widths), reversed(config.dec_blocks)))
+            self.decoders = nn.ModuleList(_stage(c, n) for c, n in zip(reversed(widths), reversed(config.dec_blocks), strict=True))
             self.ending = nn.Conv2d(w, 3, 3, padding=1)
         init_weights(self, generator)
 
     def forward(self, x: torch.Tensor, degradation_hint: list[str] | None = None) -> torch.Tensor:
         feat = self.intro(x)
         skips = []
-        for encoder, down in zip(self.encoders, self.downs):
+        for encoder, down in zip(self.encoders, self.downs, strict=True):
             feat = encoder(feat)
             skips.append(feat)
             feat = down(feat)
         feat = self.middle(feat)
-        for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips)):
+        for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips), strict=True):
             feat = decoder(up(feat) + skip)
         return x + self.ending(feat)

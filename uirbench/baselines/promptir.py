@@ -27,9 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uirbench.baselines.blocks import DEFAULT_SEED
 from uirbench.baselines.restormer import Restormer, RestormerConfig, TransformerBlock, upsample
+from uirbench.errors import UserError
+from uirbench.recipes import RECIPES
 from uirbench.registry import MODELS
+from uirbench.rng import DEFAULT_SEED, torch_generator
 
 
 @dataclass(frozen=True)
@@ -48,16 +50,16 @@ class PromptIRConfig(RestormerConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.levels < 3:
-            raise ValueError(f"PromptIRConfig.num_blocks {self.num_blocks}: PromptIR needs at least 3 levels")
+            raise UserError(f"PromptIRConfig.num_blocks {self.num_blocks}: PromptIR needs at least 3 levels")
         if len(self.prompt_dims) != self.levels - 1 or len(self.prompt_sizes) != self.levels - 1:
-            raise ValueError(f"PromptIRConfig.prompt_dims {self.prompt_dims} and prompt_sizes {self.prompt_sizes} need "
+            raise UserError(f"PromptIRConfig.prompt_dims {self.prompt_dims} and prompt_sizes {self.prompt_sizes} need "
                              f"one entry per level below the top ({self.levels - 1})")
         for level, dim in enumerate(self.prompt_dims, start=1):
             if (self.level_channels(level) + dim) % self.heads[level]:
-                raise ValueError(f"PromptIRConfig.prompt_dims[{level - 1}]={dim}: channels + prompt_dim must be "
+                raise UserError(f"PromptIRConfig.prompt_dims[{level - 1}]={dim}: channels + prompt_dim must be "
                                  f"divisible by heads[{level}]={self.heads[level]}")
         if self.prompt_len < 1 or min(self.prompt_sizes) < 1:
-            raise ValueError("PromptIRConfig.prompt_len and prompt_sizes must be positive")
+            raise UserError("PromptIRConfig.prompt_len and prompt_sizes must be positive")
 
 
 PRESETS = {
@@ -101,7 +103,8 @@ class PromptBlock(nn.Module):
         return self.project(self.interact(fused))
 
 
-@MODELS.register("promptir", kind="baseline", config=PromptIRConfig, presets=PRESETS,
+@MODELS.register("promptir", kind="baseline", config=PromptIRConfig, presets=PRESETS, recipes=RECIPES["promptir"],
+                 trainer="uirbench.baselines.task:train_baseline",
                  paper="Potlapalli et al. 2023, PromptIR: Prompting for All-in-One Blind Image Restoration")
 class PromptIR(Restormer):
     """PromptIR (Sec. 3, Fig. 2); (N, 3, H, W) in [0, 1] -> same, H and W multiples of 2^(levels-1).
@@ -109,10 +112,9 @@ class PromptIR(Restormer):
     Weights and prompt components are drawn from ``generator`` (seed 0 when None).
     """
 
-    name = "promptir"
 
     def __init__(self, config: PromptIRConfig, *, generator: torch.Generator | None = None) -> None:
-        generator = generator if generator is not None else torch.Generator().manual_seed(DEFAULT_SEED)
+        generator = generator if generator is not None else torch_generator(DEFAULT_SEED)
         super().__init__(config, generator=generator)
         for block in self.prompt_blocks:
             components = block.generate.components

@@ -22,9 +22,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from uirbench.baselines.blocks import LayerNorm2d, init_weights, private_rng
+from uirbench.baselines.blocks import LayerNorm2d, init_weights
+from uirbench.errors import UserError
+from uirbench.recipes import RECIPES
 from uirbench.registry import MODELS
 from uirbench.restorer import Restorer
+from uirbench.rng import private_rng
 
 
 @dataclass(frozen=True)
@@ -45,14 +48,14 @@ class RestormerConfig:
 
     def __post_init__(self) -> None:
         if len(self.num_blocks) != len(self.heads) or len(self.num_blocks) < 2:
-            raise ValueError(f"RestormerConfig.num_blocks {self.num_blocks} and heads {self.heads} must have "
+            raise UserError(f"RestormerConfig.num_blocks {self.num_blocks} and heads {self.heads} must have "
                              "equal length >= 2 (one entry per level)")
         for level, h in enumerate(self.heads):
             channels = self.level_channels(level)
             if h < 1 or channels % h:
-                raise ValueError(f"RestormerConfig.heads[{level}]={h} must divide the level's {channels} channels")
+                raise UserError(f"RestormerConfig.heads[{level}]={h} must divide the level's {channels} channels")
         if self.ffn_expansion <= 0:
-            raise ValueError(f"RestormerConfig.ffn_expansion must be positive, got {self.ffn_expansion}")
+            raise UserError(f"RestormerConfig.ffn_expansion must be positive, got {self.ffn_expansion}")
 
     @property
     def levels(self) -> int:
@@ -142,7 +145,8 @@ def upsample(channels: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(channels, 2 * channels, 3, padding=1, bias=False), nn.PixelShuffle(2))
 
 
-@MODELS.register("restormer", kind="baseline", config=RestormerConfig, presets=PRESETS,
+@MODELS.register("restormer", kind="baseline", config=RestormerConfig, presets=PRESETS, recipes=RECIPES["restormer"],
+                 trainer="uirbench.baselines.task:train_baseline",
                  paper="Zamir et al. 2022, Restormer: Efficient Transformer for High-Resolution Image Restoration")
 class Restormer(Restorer):
     """Restormer U-Net (Sec. 3, Fig. 2); (N, 3, H, W) in [0, 1] -> same, H and W multiples of 2^(levels-1).
@@ -152,7 +156,6 @@ class Restormer(Restorer):
     Weights are drawn from ``generator`` (seed 0 when None), never from the global RNG.
     """
 
-    name = "restormer"
 
     def __init__(self, config: RestormerConfig, *, generator: torch.Generator | None = None) -> None:
         super().__init__()

@@ -13,7 +13,17 @@ from uirbench.registry import DEGRADATIONS, UnknownNameError
 
 
 def create(name: str, severity: int | None = 3, track: str = "train") -> Degradation:
-    """Build a degradation by name: variant, family alias, mixed recipe or ``a+b+c`` chain."""
+    """Build a degradation by name: variant, family alias, mixed recipe or ``a+b+c`` chain (``uirbench list degradations``).
+
+    ``severity``: 1-5 (the suite's fixed levels), 0 (neutral: the image is returned unchanged) or None
+    (continuous parameters drawn from the ``track``'s ranges: ``train`` or ``ood``). Calling the result on an
+    HxWx3 uint8 RGB image with a ``numpy.random.Generator`` returns the degraded image and its physical parameters:
+
+    >>> import numpy as np
+    >>> degraded, params = create("jpeg", severity=5)(np.full((16, 16, 3), 128, np.uint8), np.random.default_rng(0))
+    >>> degraded.shape, degraded.dtype.name, params
+    ((16, 16, 3), 'uint8', {'quality': 30})
+    """
     if name in RECIPES:
         return Mixed(stages=RECIPES[name], severity=severity, track=track)
     if "+" in name:
@@ -34,17 +44,17 @@ def families(name: str) -> list[str]:
     """
     deg = create(name, severity=1)
     stages = deg.stages if isinstance(deg, Mixed) else (name,)
-    return sorted({DEGRADATIONS.meta(s)["family"] for s in stages})
+    return sorted({DEGRADATIONS.spec(s).family for s in stages})
 
 
 def describe() -> list[tuple[str, str]]:
     """(name, one-line description) for every registered degradation and mixed recipe."""
     rows = []
     for name in DEGRADATIONS.names():
-        meta = DEGRADATIONS.meta(name)
+        spec = DEGRADATIONS.spec(name)
         cls = DEGRADATIONS.get(name)
-        if "alias_of" in meta:
-            text = f"family '{meta['family']}': default variant {meta['alias_of']}"
+        if spec.alias_of is not None:
+            text = f"family '{spec.family}': default variant {spec.alias_of}"
         else:
             doc = (cls.__doc__ or "").strip().splitlines()[0]
             text = f"[{cls.stage}] {doc}"

@@ -62,7 +62,7 @@ from uirbench.degradations.base import (
     to_linear,
     to_srgb8,
 )
-from uirbench.errors import ParameterError
+from uirbench.errors import ParameterError, UserError
 from uirbench.registry import DEGRADATIONS
 
 DIRECT_MAX_TAPS = 49
@@ -203,7 +203,7 @@ def shake_trajectory(seed: int, anxiety: float) -> np.ndarray:
     pull = anxiety * INERTIAL_PULL * ds
     position = 0j
     path = [position]
-    for g, j in zip(gaussian.tolist(), impulse.tolist()):
+    for g, j in zip(gaussian.tolist(), impulse.tolist(), strict=True):
         velocity += velocity * j + g - pull * position
         velocity /= abs(velocity)
         position += velocity * ds
@@ -222,7 +222,7 @@ def splat_bilinear(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     rows, cols = shape
     x, y = points[:, 0], points[:, 1]
     if x.min() < 0 or y.min() < 0 or x.max() > cols - 1 or y.max() > rows - 1:
-        raise ValueError(f"splat_bilinear: points must lie inside [0, {cols - 1}] x [0, {rows - 1}]")
+        raise UserError(f"splat_bilinear: points must lie inside [0, {cols - 1}] x [0, {rows - 1}]")
     # Clipping the base index keeps the far neighbour in bounds at the last row/column (weight 1 there).
     x0 = np.minimum(np.floor(x).astype(np.intp), cols - 2)
     y0 = np.minimum(np.floor(y).astype(np.intp), rows - 2)
@@ -264,7 +264,7 @@ def convolve_linear(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     (:func:`_fft_convolver`); either way the result does not depend on the CPU's SIMD dispatch.
     """
     if kernel.ndim != 2 or kernel.shape[0] % 2 == 0 or kernel.shape[1] % 2 == 0:
-        raise ValueError(f"convolve_linear: kernel must be 2-D with odd sides, got shape {kernel.shape}")
+        raise UserError(f"convolve_linear: kernel must be 2-D with odd sides, got shape {kernel.shape}")
     if kernel.size <= DIRECT_MAX_TAPS:
         # filter2D correlates; mirroring makes it convolve
         flipped = np.ascontiguousarray(kernel[::-1, ::-1], dtype=np.float64)
@@ -334,7 +334,6 @@ class MotionBlur(Degradation):
     integer in [0, 2**63).
     """
 
-    name = "motion-blur"
     stage = "optics"
     LEVELS = {"length": (6.0, 12.0, 18.0, 25.0, 35.0)}
     NEUTRAL = {"length": 0.0}
@@ -368,7 +367,6 @@ class DefocusBlur(Degradation):
     Valid range: ``radius`` in [0, S/2] px, S the image's shorter side.
     """
 
-    name = "defocus-blur"
     stage = "optics"
     LEVELS = {"radius": (1.5, 2.5, 3.5, 5.0, 7.0)}
     NEUTRAL = {"radius": 0.0}
@@ -397,7 +395,6 @@ class GaussianBlur(Degradation):
     [MIN_SIGMA, sigma_major] px, ``angle_deg`` in [-180, 180] degrees.
     """
 
-    name = "gaussian-blur"
     stage = "optics"
     LEVELS = {"sigma_major": (0.8, 1.5, 2.2, 3.0, 4.0)}
     NEUTRAL = {"sigma_major": 0.0, "sigma_minor": 0.0}

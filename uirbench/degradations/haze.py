@@ -105,7 +105,6 @@ class Haze(Degradation):
     (``"map"`` or ``"prior:ground-plane"``).
     """
 
-    name = "haze"
     stage = "scene"
     uses_depth = True
     # Lower than RESIDE's beta 0.6-1.8: compositing in linear light (the physical model) veils dark

@@ -52,7 +52,6 @@ def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
 class JPEG(Degradation):
     """Real libjpeg compression at integer ``quality`` 1-100 with 4:2:0 chroma subsampling."""
 
-    name = "jpeg"
     stage = "compression"
     LEVELS = {"quality": (70, 60, 50, 40, 30)}
     NEUTRAL = {"quality": None}

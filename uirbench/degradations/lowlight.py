@@ -63,7 +63,6 @@ class LowLight(Degradation):
     ``seed`` an integer in [0, 2**63).
     """
 
-    name = "lowlight"
     stage = "exposure"
     LEVELS = {"ev": (2.0, 3.0, 4.0, 5.0, 6.0), "shot": (SENSOR["shot"],) * 5, "read": (SENSOR["read"],) * 5}
     NEUTRAL = {"ev": 0.0, "shot": 0.0, "read": 0.0}
@@ -109,7 +108,6 @@ class LowLightCompat(Degradation):
     [0, 255] DN (0-255 scale), ``seed`` an integer in [0, 2**63).
     """
 
-    name = "lowlight-compat"
     stage = "exposure"
     LEVELS = {
         "gamma": (1.5, 2.25, 3.0, 4.0, 5.0),

@@ -22,7 +22,6 @@ the stage's degradation, the parameter, its value and the range) before it alloc
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +30,7 @@ import numpy as np
 from uirbench.degradations.base import STAGES, Degradation, check_param_names, draw_seed, short_repr
 from uirbench.errors import ParameterError
 from uirbench.registry import DEGRADATIONS
+from uirbench.rng import child_rng, key32
 
 # Within the scene stage, haze (distant atmosphere) is composited before rain (streaks near the camera).
 _WITHIN_STAGE_ORDER = {"haze": 0, "rain": 1}
@@ -53,7 +53,7 @@ RECIPES: dict[str, tuple[str, ...]] = {
 
 def canonical(name: str) -> str:
     """Resolve a family alias (``noise`` -> ``awgn``) to the registered variant name."""
-    return DEGRADATIONS.meta(name).get("alias_of", name)
+    return DEGRADATIONS.spec(name).alias_of or name
 
 
 def stage_class(name: str) -> type[Degradation]:
@@ -77,7 +77,7 @@ def physical_order(names: tuple[str, ...] | list[str]) -> list[str]:
 
 def stage_rng(chain_seed: int, name: str) -> np.random.Generator:
     """The generator of one stage: a SeedSequence child keyed by the stage's name."""
-    return np.random.default_rng(np.random.SeedSequence(chain_seed, spawn_key=(zlib.crc32(name.encode()),)))
+    return child_rng(chain_seed, key32(name))
 
 
 @DEGRADATIONS.register("mixed", family="mixed")
@@ -87,7 +87,6 @@ class Mixed(Degradation):
 
     stages: tuple[str, ...] = RECIPES["blur+noise+jpeg"]
 
-    name = "mixed"
     stage = "mixed"
     uses_depth = True
 

@@ -78,7 +78,6 @@ class AWGN(Degradation):
     an integer in [0, 2**63).
     """
 
-    name = "awgn"
     stage = "sensor"
     LEVELS = {"sigma": (5.0, 15.0, 25.0, 35.0, 50.0)}
     NEUTRAL = {"sigma": 0.0}
@@ -117,7 +116,6 @@ class PoissonGaussian(Degradation):
     ``seed`` an integer in [0, 2**63).
     """
 
-    name = "poisson-gaussian"
     stage = "sensor"
     LEVELS = {"shot": SHOT_LEVELS, "read_var": READ_LEVELS}
     NEUTRAL = {"shot": 0.0, "read_var": 0.0}
@@ -300,7 +298,6 @@ class CameraNoise(Degradation):
     ``seed`` an integer in [0, 2**63).
     """
 
-    name = "camera-noise"
     stage = "sensor"
     LEVELS = PoissonGaussian.LEVELS
     NEUTRAL = PoissonGaussian.NEUTRAL
@@ -314,7 +311,7 @@ class CameraNoise(Degradation):
         weights = [float(v) for v in rng.uniform(1e-8, 1.0, size=4)]
         total = ((weights[0] + weights[1]) + weights[2]) + weights[3]
         xyz2cam = [[0.0] * 3 for _ in range(3)]
-        for weight, cam in zip(weights, _XYZ2CAMS):
+        for weight, cam in zip(weights, _XYZ2CAMS, strict=True):
             for i in range(3):
                 for j in range(3):
                     xyz2cam[i][j] += weight / total * cam[i][j]

@@ -198,7 +198,6 @@ class Rain(Degradation):
     is denser, longer, brighter, always three layers and more veiled.
     """
 
-    name = "rain"
     stage = "scene"
     uses_depth = True
     LEVELS = {

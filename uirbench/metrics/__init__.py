@@ -5,7 +5,7 @@ float64 score per image; summaries average per-image scores. fid and kid are set
 metric's ``spec()`` states its conventions; print :func:`metric_spec` beside every number.
 """
 
-from uirbench.metrics.base import AVERAGING, check_images, check_pair, compute_per_image, metric_spec
+from uirbench.metrics.base import AVERAGING, check_images, check_pair, compute_per_image, conventions_of, create_metric, metric_spec
 from uirbench.metrics.distribution import FID, KID, FeatureExtractor, InceptionFeatures, fid_from_features, frechet_distance, kid
 from uirbench.metrics.fidelity import PSNR, PSNR_CAP_DB, SSIM, rgb_to_y, ssim_per_image
 from uirbench.metrics.perceptual import LPIPS
@@ -25,6 +25,8 @@ __all__ = [
     "check_images",
     "check_pair",
     "compute_per_image",
+    "conventions_of",
+    "create_metric",
     "fid_from_features",
     "frechet_distance",
     "kid",

@@ -1,7 +1,8 @@
 """What every metric shares: input checks, per-image scoring of a batch, and the printed conventions.
 
-Metrics are frozen dataclasses registered in ``METRICS`` with metadata ``higher_is_better``,
-``needs_reference``, ``needs_weights`` and ``per_image``. A per-image metric is called as
+Metrics are frozen dataclasses registered in ``METRICS`` with a :class:`uirbench.registry.MetricSpec`
+(``higher_is_better``, ``needs_reference``, ``needs_weights``, ``per_image``) and built by :func:`create_metric`,
+whose keywords are the metric's dataclass fields (its conventions). A per-image metric is called as
 ``metric(restored, target)`` on NCHW float32 RGB tensors in [0, 1] and returns one score per image
 (float64 tensor of shape [B]); a dataset score is the **mean of per-image scores**, never a score of
 the pooled batch (torchmetrics' default batch PSNR pools the error and reads 22.45 dB where the
@@ -20,6 +21,7 @@ from typing import Any
 
 import torch
 
+from uirbench.errors import UserError
 from uirbench.registry import METRICS
 
 AVERAGING = "mean of per-image scores"
@@ -32,43 +34,68 @@ def check_pair(restored: torch.Tensor, target: torch.Tensor) -> None:
             raise TypeError(f"{what}: expected a torch.Tensor (NCHW float32 RGB in [0, 1]), got {type(x).__name__}")
         check_images(x, what)
     if restored.shape != target.shape:
-        raise ValueError(f"restored {tuple(restored.shape)} and target {tuple(target.shape)} must have the same shape")
+        raise UserError(f"restored {tuple(restored.shape)} and target {tuple(target.shape)} must have the same shape")
     if restored.device != target.device:
-        raise ValueError(f"restored is on {restored.device} but target on {target.device}; move both to one device")
+        raise UserError(f"restored is on {restored.device} but target on {target.device}; move both to one device")
 
 
 def check_images(x: torch.Tensor, what: str = "images") -> None:
     """Raise unless ``x`` is an NCHW 3-channel floating tensor with finite values in [0, 1]."""
     if x.ndim != 4 or x.shape[1] != 3:
-        raise ValueError(f"{what}: expected an NCHW tensor with 3 (RGB) channels, got shape {tuple(x.shape)}")
+        raise UserError(f"{what}: expected an NCHW tensor with 3 (RGB) channels, got shape {tuple(x.shape)}")
     if not x.is_floating_point():
-        raise ValueError(f"{what}: expected a floating tensor in [0, 1], got {x.dtype}; uirbench.io.to_tensor converts uint8")
+        raise UserError(f"{what}: expected a floating tensor in [0, 1], got {x.dtype}; uirbench.io.to_tensor converts uint8")
     if x.numel() == 0:
-        raise ValueError(f"{what}: empty tensor of shape {tuple(x.shape)}")
+        raise UserError(f"{what}: empty tensor of shape {tuple(x.shape)}")
     lo, hi = torch.aminmax(_dense_view(x))
     if not (lo >= 0 and hi <= 1):  # also false for NaN
-        raise ValueError(f"{what}: values must lie in [0, 1], got min {float(lo):.6g}, max {float(hi):.6g}; "
+        raise UserError(f"{what}: values must lie in [0, 1], got min {float(lo):.6g}, max {float(hi):.6g}; "
                          "clamp model outputs (x.clamp(0, 1)) before scoring")
 
 
 def _dense_view(x: torch.Tensor) -> torch.Tensor:
     """``x`` permuted so that its memory is contiguous if it is dense in any dimension order
-    (e.g. channels-last, as ``io.to_tensor`` returns): reductions over it then run 4x faster."""
+    (e.g. channels-last): reductions over it then run 4x faster."""
     view = x.permute(sorted(range(x.ndim), key=x.stride, reverse=True))
     return view if view.is_contiguous() else x
 
 
-def _applicable(name: str, conventions: dict[str, Any]) -> dict[str, Any]:
-    cls = METRICS.get(name)
-    fields = {f.name for f in dataclasses.fields(cls)}
-    return {key: value for key, value in conventions.items() if key in fields}
+def conventions_of(name: str) -> tuple[str, ...]:
+    """The settings metric ``name`` takes (``create_metric`` keywords: its dataclass fields), e.g.
+    ``('color_space', 'crop_border', 'data_range')`` for psnr, ``('weights_dir', 'extractor')`` for fid."""
+    return tuple(f.name for f in dataclasses.fields(METRICS.get(name)) if f.init)
+
+
+def create_metric(name: str, **settings: Any) -> Any:
+    """The metric ``name`` (see ``uirbench list metrics``) with ``settings`` (its conventions, see :func:`conventions_of`).
+
+    A setting the metric does not take is refused, never dropped: the number would not mean what was asked.
+
+    >>> create_metric("psnr", color_space="y").spec()["color_space"]
+    'BT.601 Y (16-235, MATLAB rgb2ycbcr)'
+    >>> create_metric("lpips", color_space="y")
+    Traceback (most recent call last):
+    ...
+    uirbench.errors.UserError: metric 'lpips' takes no setting color_space; its settings: weights_dir
+    """
+    valid = conventions_of(name)
+    unknown = sorted(set(settings) - set(valid))
+    if unknown:
+        raise UserError(f"metric {name!r} takes no setting {', '.join(unknown)}; its settings: {', '.join(valid) or 'none'}")
+    return METRICS.get(name)(**settings)
 
 
 def _per_image_metric(name: str, conventions: dict[str, Any]) -> Any:
-    if not METRICS.meta(name).get("per_image", False):
-        per_image = [n for n in METRICS.names() if METRICS.meta(n).get("per_image")]
-        raise ValueError(f"metric {name!r} is set-level (one score for a whole set); per-image metrics: {', '.join(per_image)}")
-    return METRICS.get(name)(**_applicable(name, conventions))
+    if not METRICS.spec(name).per_image:
+        per_image = [n for n in METRICS.names() if METRICS.spec(n).per_image]
+        raise UserError(f"metric {name!r} is set-level (one score for a whole set); per-image metrics: {', '.join(per_image)}")
+    defaults = {"color_space": "rgb", "crop_border": 0, "data_range": 1.0}
+    taken = conventions_of(name)
+    ignored = [f"{k}={v!r}" for k, v in conventions.items() if k not in taken and v != defaults[k]]
+    if ignored:
+        raise UserError(f"metric {name!r} cannot score with {', '.join(ignored)} (its settings: {', '.join(taken)}); "
+                        "score it in a separate call")
+    return create_metric(name, **{k: v for k, v in conventions.items() if k in taken})
 
 
 def compute_per_image(names: list[str] | tuple[str, ...], restored: torch.Tensor, target: torch.Tensor, *,
@@ -76,7 +103,13 @@ def compute_per_image(names: list[str] | tuple[str, ...], restored: torch.Tensor
     """Score a batch with several per-image metrics: ``{name: float64 tensor [B]}``.
 
     ``restored``/``target``: NCHW float32 RGB in [0, 1], same shape. The conventions go to every
-    metric that has them as fields (psnr, ssim); others (lpips) score the full RGB images.
+    metric that takes them (psnr, ssim); a metric that cannot honour a non-default one (lpips on Y) is refused.
+
+    >>> import torch
+    >>> clean = torch.full((2, 3, 16, 16), 0.5)
+    >>> scores = compute_per_image(["psnr"], clean + 0.01, clean)
+    >>> [round(v, 2) for v in scores["psnr"].tolist()]
+    [40.0, 40.0]
     """
     conventions = {"color_space": color_space, "crop_border": crop_border, "data_range": data_range}
     metrics = {name: _per_image_metric(name, conventions) for name in names}
@@ -89,7 +122,7 @@ def metric_spec(names: list[str] | tuple[str, ...], *, color_space: str = "rgb",
     conventions = {"color_space": color_space, "crop_border": crop_border, "data_range": data_range}
     spec: dict[str, Any] = {"averaging": AVERAGING}
     for name in names:
-        meta = METRICS.meta(name)
-        metric = METRICS.get(name)(**_applicable(name, conventions))
-        spec[name] = {"higher_is_better": meta["higher_is_better"], "per_image": meta["per_image"], **metric.spec()}
+        registered = METRICS.spec(name)
+        metric = create_metric(name, **{k: v for k, v in conventions.items() if k in conventions_of(name)})
+        spec[name] = {"higher_is_better": registered.higher_is_better, "per_image": registered.per_image, **metric.spec()}
     return spec

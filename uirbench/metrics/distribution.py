@@ -16,13 +16,14 @@ clean-fid-style InceptionV3 pool3 features (2048-d) through pyiqa with verified 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import numpy as np
 import torch
 
+from uirbench.errors import UserError
 from uirbench.metrics.base import check_images
 from uirbench.metrics.weights import FID_INCEPTION, require, torch_home
 from uirbench.registry import METRICS
@@ -48,7 +49,7 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     sigma1, sigma2 = np.atleast_2d(np.asarray(sigma1, np.float64)), np.atleast_2d(np.asarray(sigma2, np.float64))
     d = mu1.shape[0]
     if mu2.shape != (d,) or sigma1.shape != (d, d) or sigma2.shape != (d, d):
-        raise ValueError(f"shapes must be mu [D], sigma [D, D] with one D; got mu1 {mu1.shape}, sigma1 {sigma1.shape}, "
+        raise UserError(f"shapes must be mu [D], sigma [D, D] with one D; got mu1 {mu1.shape}, sigma1 {sigma1.shape}, "
                          f"mu2 {mu2.shape}, sigma2 {sigma2.shape}")
     values, vectors = np.linalg.eigh((sigma1 + sigma1.T) / 2)
     root1 = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
@@ -64,7 +65,7 @@ def fid_from_features(features_a: np.ndarray, features_b: np.ndarray) -> float:
     _same_dim(a, b)
     for what, f in (("features_a", a), ("features_b", b)):
         if len(f) < 2:
-            raise ValueError(f"{what}: FID needs at least 2 samples for a covariance, got {len(f)}")
+            raise UserError(f"{what}: FID needs at least 2 samples for a covariance, got {len(f)}")
     return frechet_distance(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False))
 
 
@@ -80,10 +81,10 @@ def kid(features_a: np.ndarray, features_b: np.ndarray, *, subsets: int = 100, s
     a, b = _as_features(features_a, "features_a"), _as_features(features_b, "features_b")
     _same_dim(a, b)
     if subsets < 1:
-        raise ValueError(f"subsets must be >= 1, got {subsets}")
+        raise UserError(f"subsets must be >= 1, got {subsets}")
     m = min(subset_size, len(a), len(b))
     if m < 2:
-        raise ValueError(f"KID needs at least 2 samples per set (subset_size {subset_size}, sets of {len(a)} and {len(b)})")
+        raise UserError(f"KID needs at least 2 samples per set (subset_size {subset_size}, sets of {len(a)} and {len(b)})")
     d = a.shape[1]
     total = 0.0
     for _ in range(subsets):
@@ -100,15 +101,15 @@ def _as_features(features: Any, what: str) -> np.ndarray:
         features = features.detach().to("cpu", torch.float64).numpy()
     f = np.asarray(features, dtype=np.float64)
     if f.ndim != 2 or f.shape[1] < 1:
-        raise ValueError(f"{what}: features must have shape [N, D], got {f.shape}")
+        raise UserError(f"{what}: features must have shape [N, D], got {f.shape}")
     if not np.isfinite(f).all():
-        raise ValueError(f"{what}: features contain NaN or inf")
+        raise UserError(f"{what}: features contain NaN or inf")
     return f
 
 
 def _same_dim(a: np.ndarray, b: np.ndarray) -> None:
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"feature sets differ in dimension: {a.shape[1]} vs {b.shape[1]}")
+        raise UserError(f"feature sets differ in dimension: {a.shape[1]} vs {b.shape[1]}")
 
 
 @lru_cache(maxsize=4)
@@ -157,14 +158,22 @@ def _clean_resize(image: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _SetMetric:
-    extractor: FeatureExtractor = field(default_factory=InceptionFeatures)
+    """``weights_dir``: where the default extractor (:class:`InceptionFeatures`) finds its weights; ``extractor``:
+    any callable images -> features [N, D] in its place."""
+
+    weights_dir: str | None = None
+    extractor: FeatureExtractor | None = None
+
+    def __post_init__(self) -> None:
+        if self.extractor is None:
+            object.__setattr__(self, "extractor", InceptionFeatures(weights_dir=self.weights_dir))
 
     def features(self, images: torch.Tensor) -> np.ndarray:
         """Features [N, D] float64 of ``images`` (NCHW float RGB in [0, 1]); accumulate these over batches."""
         check_images(images)
         f = _as_features(self.extractor(images), f"features from {type(self.extractor).__name__}")
         if len(f) != len(images):
-            raise ValueError(f"{type(self.extractor).__name__} returned {len(f)} feature rows for {len(images)} images")
+            raise UserError(f"{type(self.extractor).__name__} returned {len(f)} feature rows for {len(images)} images")
         return f
 
     def __call__(self, restored: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -24,6 +24,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from uirbench.errors import UserError
 from uirbench.metrics.base import check_pair
 from uirbench.registry import METRICS
 
@@ -43,7 +44,12 @@ SSIM_K2 = 0.03
 
 
 def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
-    """BT.601 luma of NCHW RGB in [0, 1] as N1HW in [16/255, 235/255] (MATLAB ``rgb2ycbcr``, Y only)."""
+    """BT.601 luma of NCHW RGB in [0, 1] as N1HW in [16/255, 235/255] (MATLAB ``rgb2ycbcr``, Y only).
+
+    >>> import torch
+    >>> [round(float(v) * 255, 3) for v in rgb_to_y(torch.tensor([0.0, 1.0]).view(2, 1, 1, 1).expand(2, 3, 1, 1)).flatten()]
+    [16.0, 235.0]
+    """
     r, g, b = x.unbind(1)
     return (BT601_OFFSET + BT601_LUMA[0] * r + BT601_LUMA[1] * g + BT601_LUMA[2] * b).unsqueeze(1)
 
@@ -58,18 +64,18 @@ class FidelityConfig:
 
     def __post_init__(self) -> None:
         if self.color_space not in COLOR_SPACES:
-            raise ValueError(f"color_space must be one of {COLOR_SPACES}, got {self.color_space!r}")
+            raise UserError(f"color_space must be one of {COLOR_SPACES}, got {self.color_space!r}")
         if isinstance(self.crop_border, bool) or not isinstance(self.crop_border, int) or self.crop_border < 0:
-            raise ValueError(f"crop_border must be an integer >= 0 (pixels removed per side), got {self.crop_border!r}")
+            raise UserError(f"crop_border must be an integer >= 0 (pixels removed per side), got {self.crop_border!r}")
         if not (isinstance(self.data_range, (int, float)) and math.isfinite(self.data_range) and self.data_range > 0):
-            raise ValueError(f"data_range must be a positive number (1.0 for images in [0, 1]), got {self.data_range!r}")
+            raise UserError(f"data_range must be a positive number (1.0 for images in [0, 1]), got {self.data_range!r}")
 
     def crop(self, x: torch.Tensor, min_side: int) -> torch.Tensor:
         """Remove ``crop_border`` pixels per side; raise if fewer than ``min_side`` pixels remain."""
         c = self.crop_border
         h, w = x.shape[-2] - 2 * c, x.shape[-1] - 2 * c
         if min(h, w) < min_side:
-            raise ValueError(f"{type(self).__name__.lower()}: a {x.shape[-1]}x{x.shape[-2]} image with crop_border={c} "
+            raise UserError(f"{type(self).__name__.lower()}: a {x.shape[-1]}x{x.shape[-2]} image with crop_border={c} "
                              f"leaves {w}x{h} px; at least {min_side}x{min_side} are needed")
         return x[..., c:c + h, c:c + w] if c else x
 

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+from uirbench.errors import UserError
 from uirbench.io import sha256_file, write_bytes
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ log = logging.getLogger(__name__)
 PYIQA_URL = "https://huggingface.co/chaofengc/IQA-PyTorch-Weights/resolve/main/"
 
 
-class MissingWeightsError(FileNotFoundError):
+class MissingWeightsError(UserError, FileNotFoundError):
     """A pretrained weight file is missing or has the wrong sha256; the message says how to fix it."""
 
 
@@ -86,7 +87,7 @@ def store_dir(store: str, weights_dir: str | os.PathLike[str] | None) -> Path:
     if store == "checkpoints":
         return hub_dir(weights_dir) / "checkpoints"
     if store != "pyiqa":
-        raise ValueError(f"store must be 'pyiqa' or 'checkpoints', got {store!r}")
+        raise UserError(f"store must be 'pyiqa' or 'checkpoints', got {store!r}")
     if weights_dir is None and "pyiqa" in sys.modules:
         from pyiqa.utils.download_util import DEFAULT_CACHE_DIR
 
@@ -112,13 +113,13 @@ def torch_home(weights_dir: str | os.PathLike[str] | None) -> Iterator[None]:
     os.environ["TORCH_HOME"] = home
     try:
         if Path(torch.hub.get_dir()).resolve() != Path(home) / "hub":
-            raise RuntimeError(f"torch.hub.set_dir({torch.hub.get_dir()!r}) was called in this process and overrides "
+            raise UserError(f"torch.hub.set_dir({torch.hub.get_dir()!r}) was called in this process and overrides "
                                f"weights_dir={home!r}; use weights_dir=None to load from the hub folder set there")
         if "pyiqa" in sys.modules:  # else pyiqa, imported inside this context, takes our TORCH_HOME
             from pyiqa.utils.download_util import DEFAULT_CACHE_DIR
 
             if Path(DEFAULT_CACHE_DIR).resolve() != Path(home) / "hub" / "pyiqa":
-                raise RuntimeError(f"pyiqa was already imported and looks for weights in {DEFAULT_CACHE_DIR}, not under "
+                raise UserError(f"pyiqa was already imported and looks for weights in {DEFAULT_CACHE_DIR}, not under "
                                    f"weights_dir={home!r}: pyiqa fixes its folder when first imported. Pass weights_dir "
                                    "(or set TORCH_HOME) before anything imports pyiqa, or use weights_dir=None")
         yield

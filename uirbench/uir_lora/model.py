@@ -22,7 +22,6 @@ oracle router.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ import torch
 from torch import nn
 
 from uirbench import checksums
+from uirbench.errors import CheckpointError, UserError
 from uirbench.registry import MODELS
 from uirbench.restorer import Restorer
 from uirbench.uir_lora.router import CLIP_SOURCE, ROUTERS, oracle_weights, route
@@ -50,26 +50,26 @@ class UIRLoRAConfig:
 
     def __post_init__(self) -> None:
         if self.router not in ROUTERS:
-            raise ValueError(f"router {self.router!r}: valid routers are {', '.join(ROUTERS)}")
+            raise UserError(f"router {self.router!r}: valid routers are {', '.join(ROUTERS)}")
         if self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
+            raise UserError(f"top_k must be >= 1, got {self.top_k}")
 
 
 def shipped_checkpoint() -> Path:
     """The tiny checkpoint installed with the package (made by ``uirbench train --model uir-lora --preset tiny``)."""
     path = Path(__file__).parent / "checkpoint"
     if not (path / "model.json").is_file():
-        raise FileNotFoundError(f"the shipped UIR-LoRA checkpoint is missing ({path}/model.json): reinstall uirbench, "
+        raise CheckpointError(f"the shipped UIR-LoRA checkpoint is missing ({path}/model.json): reinstall uirbench, "
                                 "or train one with `uirbench train --model uir-lora --preset tiny --out DIR` and pass --checkpoint DIR")
     return path
 
 
-@MODELS.register(MODEL_NAME, kind="reference", config=UIRLoRAConfig, default_checkpoint=shipped_checkpoint,
+@MODELS.register(MODEL_NAME, kind="reference", config=UIRLoRAConfig, options=UIRLoRAConfig, default_checkpoint=shipped_checkpoint,
+                 trainer="uirbench.uir_lora.train:train_uir_lora",
                  paper="Zhang et al. 2024, UIR-LoRA: universal image restoration through multiple low-rank adaptation (arXiv 2409.20197)")
 class UIRLoRA(Restorer):
     """UIR-LoRA: one-step generative backbone + per-degradation LoRAs composed per image by a router (top-K)."""
 
-    name = MODEL_NAME
 
     def __init__(self, backbone: nn.Module, adapters: list[str] | tuple[str, ...], router: nn.Module | None,
                  config: UIRLoRAConfig = UIRLoRAConfig()) -> None:
@@ -78,16 +78,16 @@ class UIRLoRA(Restorer):
         super().__init__()
         missing = sorted(set(adapters) - set(adapter_names(backbone)))
         if not adapters or missing:
-            raise ValueError(f"UIRLoRA: adapters {list(adapters)} must be non-empty and present in the backbone "
+            raise UserError(f"UIRLoRA: adapters {list(adapters)} must be non-empty and present in the backbone "
                              f"(missing {missing}; backbone has {adapter_names(backbone)})")
         if config.top_k > len(adapters):
-            raise ValueError(f"--top-k {config.top_k}: the checkpoint has only {len(adapters)} adapters ({', '.join(adapters)})")
+            raise UserError(f"top_k={config.top_k}: the checkpoint has only {len(adapters)} adapters ({', '.join(adapters)})")
         if (router is None) != (config.router == "oracle"):
-            raise ValueError(f"UIRLoRA: router {config.router!r} needs {'no router module' if router is None else 'a router module'}")
+            raise UserError(f"UIRLoRA: router {config.router!r} needs {'no router module' if router is None else 'a router module'}")
         unknown = sorted(set(adapters) - set(router.families)) if router is not None else []
         if unknown:
-            raise ValueError(f"the {config.router} router knows families {list(router.families)}, not adapters {unknown}; "
-                             "retrain it (`uirbench train --model uir-lora --stage router`) or use --router oracle")
+            raise UserError(f"the {config.router} router knows families {list(router.families)}, not adapters {unknown}; "
+                             "retrain it (`uirbench train --model uir-lora --model-arg stage=router`) or use --model-arg router=oracle")
         self.backbone, self.adapters, self.router = backbone, tuple(adapters), router
         self._config = config
         self.size_multiple = backbone.size_multiple
@@ -113,40 +113,36 @@ class UIRLoRA(Restorer):
         weights, sim = self.routing(x, degradation_hint)
         self.last_routing = [self._record(weights[i], None if sim is None else sim[i]) for i in range(x.shape[0])]
         used = (weights != 0).any(dim=0)
-        names = [a for a, u in zip(self.adapters, used.tolist()) if u]
+        names = [a for a, u in zip(self.adapters, used.tolist(), strict=True) if u]
         with mixture(self.backbone, names, weights[:, used]):
             return self.backbone(x)
 
     def _record(self, weights: torch.Tensor, sim: torch.Tensor | None) -> dict[str, Any]:
         """One image's routing as JSON values: router, K, the composed adapters' weights (and all similarities)."""
-        record: dict[str, Any] = {"router": self.config.router, "top_k": self.config.top_k,
-                                  "weights": {a: round(float(w), 4) for a, w in zip(self.adapters, weights.tolist()) if w != 0}}
+        composed = {a: round(float(w), 4) for a, w in zip(self.adapters, weights.tolist(), strict=True) if w != 0}
+        record: dict[str, Any] = {"router": self.config.router, "top_k": self.config.top_k, "weights": composed}
         if sim is not None:
-            record["similarity"] = {a: round(float(s), 4) for a, s in zip(self.adapters, sim.tolist())}
+            record["similarity"] = {a: round(float(s), 4) for a, s in zip(self.adapters, sim.tolist(), strict=True)}
         return record
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, device: str = "cpu", top_k: int | None = None, router: str | None = None) -> UIRLoRA:
-        """Load a checkpoint folder (layout in the module docstring); ``top_k`` / ``router`` override its settings."""
+    def from_checkpoint(cls, path: Path, meta: dict[str, Any], device: str = "cpu", **options: Any) -> UIRLoRA:
+        """Load a verified checkpoint folder (layout in the module docstring) whose ``model.json`` is ``meta``;
+        ``options`` (fields of :class:`UIRLoRAConfig`: ``top_k``, ``router``, ``clip_source``) override its settings."""
         from uirbench.uir_lora.backbone import load_backbone
         from uirbench.uir_lora.lora import load_adapter
         from uirbench.uir_lora.router import ClipRouter, load_router
 
-        path = Path(path)
-        checksums.verify(path, "UIR-LoRA checkpoint")
-        with checksums.loading(path / "model.json"):
-            meta = json.loads((path / "model.json").read_text())
-        if meta.get("model") != MODEL_NAME:
-            raise ValueError(f"{path}: holds a {meta.get('model')!r} model, not {MODEL_NAME!r}")
-        config = replace(UIRLoRAConfig(**meta["config"]), **{k: v for k, v in (("top_k", top_k), ("router", router)) if v is not None})
+        config = replace(UIRLoRAConfig(**meta["config"]), **options)
         backbone = load_backbone(str(path / "backbone"), device=device)
         for name in meta["adapters"]:
             load_adapter(backbone, path / "adapters" / f"{name}.safetensors", name)
         module: nn.Module | None = None
         if config.router == "learned":
             if not (path / ROUTER_FILE).is_file():
-                raise ValueError(f"--checkpoint {path}: no learned router ({ROUTER_FILE}); train it with "
-                                 f"`uirbench train --model uir-lora --stage router --out {path}`, or use --router oracle")
+                raise UserError(f"--checkpoint {path}: no learned router ({ROUTER_FILE}); train it with "
+                                 f"`uirbench train --model uir-lora --model-arg stage=router --out {path}`, "
+                                "or use --model-arg router=oracle")
             module = load_router(path / ROUTER_FILE, device)
         elif config.router == "clip":
             module = ClipRouter(meta["adapters"], config.clip_source)
