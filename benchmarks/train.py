@@ -1,7 +1,7 @@
 """Training benchmark: step rates of the baselines and a CPU quality check of tiny NAFNet.
 
 1. Step rate: every baseline at its ``tiny`` preset, ``--rate-steps`` steps through the real engine
-   (``uirbench.train.run``), steps/s after the first step; with a GPU, also at ``paper`` size.
+   (``uirbench.engine.run``), steps/s after the first step; with a GPU, also at ``paper`` size.
 2. Parameter counts at ``paper`` size against the published figures (REFERENCE.md section 5).
 3. Quality: tiny NAFNet trained for ``--budget`` steps only on one family's train pairs (noise,
    then JPEG) of a generated dataset (default: the default suite built from ../shared/data/CBSD68,
@@ -92,7 +92,8 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=600, help="training steps of the quality check (default 600)")
     parser.add_argument("--rate-steps", type=int, default=20, help="steps timed per baseline (default 20)")
     args = parser.parse_args()
-    from uirbench.models import model_class, preset_config
+    from uirbench.models import preset_config
+    from uirbench.registry import MODELS
 
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -100,7 +101,7 @@ def main() -> None:
         print("\n| model | tiny params | tiny steps/s (CPU, 1 thread) | paper params | published | ratio |")
         print("|---|---|---|---|---|---|")
         for name in BASELINES:
-            cls = model_class(name)
+            cls = MODELS.get(name)
             tiny = cls(preset_config(name, "tiny")).num_parameters()
             with torch.device("meta"):
                 paper = cls(preset_config(name, "paper")).num_parameters(trainable_only=True)

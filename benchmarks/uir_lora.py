@@ -101,7 +101,7 @@ def train_all(args: argparse.Namespace, data: Path) -> dict[str, Any]:
 
 def train_seconds(work: Path, trained: dict[str, Any]) -> dict[str, float]:
     """Training wall time per model from the runs' logs (so a re-run that skipped finished training still reports it)."""
-    from uirbench.train import read_log
+    from uirbench.runs import read_log
 
     stages = json.loads((work / "uir-lora" / "model.json").read_text())["stages"]
     seconds = {"uir-lora": sum(s["seconds"] for s in stages.values())}
@@ -119,10 +119,10 @@ def score(name: str, model: Restorer, rows: list[dict[str, Any]], data: Path) ->
     config = EvaluateConfig(model=name, data=str(data), metrics=("psnr", "ssim"))
 
     def run(batch: list[dict[str, Any]], inputs: torch.Tensor) -> tuple[torch.Tensor, list[dict[str, Any]]]:
-        hint = [r["degradation"] for r in batch] if getattr(model, "uses_hint", False) else None
+        hint = [r["degradation"] for r in batch] if model.uses_hint else None
         return restore(model, inputs, hint), [{} for _ in batch]
 
-    records, summary, seconds = score_restored(config, rows, load_metrics(config), run, {"name": name}, desc=name)
+    records, summary, seconds = score_restored(config, rows, load_metrics(config)[:2], run, {"name": name}, desc=name)
     tracks = summary["per_track"]
     return {**{f"{m}_{t}": tracks[t][m]["mean"] for t in tracks for m in ("psnr", "ssim")}, "ms": 1e3 * seconds / len(rows),
             "pairs": {r["input_file_name"]: r["psnr"] for r in records}}
@@ -139,10 +139,10 @@ def read_eval(path: Path, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def composition_cost(checkpoint: Path, size: tuple[int, int], repeats: int) -> dict[str, float]:
     """Median forward ms of the trained backbone with K = 1 and K = 3 adapters (batch 1), and the router's ms."""
+    from uirbench.models import load_checkpoint
     from uirbench.uir_lora.lora import mixture
-    from uirbench.uir_lora.model import UIRLoRA
 
-    model = UIRLoRA.from_checkpoint(checkpoint)
+    model = load_checkpoint(checkpoint)
     x = torch.rand(1, 3, *size, generator=torch.Generator().manual_seed(0))
     times: dict[str, float] = {}
 
@@ -167,11 +167,11 @@ def composition_cost(checkpoint: Path, size: tuple[int, int], repeats: int) -> d
 
 def parameter_counts(checkpoint: Path) -> dict[str, dict[str, float]]:
     """Millions of parameters: base, one adapter (+ % of base), router; tiny (trained) and SD-turbo-sized (meta)."""
+    from uirbench.models import load_checkpoint
     from uirbench.uir_lora import lora
     from uirbench.uir_lora.backbone import build_backbone, sd_turbo_backbone_config
-    from uirbench.uir_lora.model import UIRLoRA
 
-    counts = UIRLoRA.from_checkpoint(checkpoint).parameter_counts()
+    counts = load_checkpoint(checkpoint).parameter_counts()
     adapter = next(v for k, v in counts.items() if k.startswith("adapter:"))
     full = build_backbone(sd_turbo_backbone_config(), torch.Generator(), device="meta")
     lora.add_adapter(full, "one", torch.Generator())
@@ -199,10 +199,9 @@ def main() -> None:
     if args.quick:
         args.steps, args.eval_images = 10, 1
 
-    from uirbench.models import build_model, load_checkpoint
+    from uirbench.models import create_model, load_checkpoint
     from uirbench.uir_lora.backbone import load_backbone
     from uirbench.uir_lora.lora import load_adapter
-    from uirbench.uir_lora.model import UIRLoRA
 
     data = dataset(args)
     trained = train_all(args, data)
@@ -211,12 +210,12 @@ def main() -> None:
     ckpt = work / "uir-lora"
     multitask = load_backbone(str(ckpt / "backbone"))
     load_adapter(multitask, work / "multitask" / "adapter.safetensors")
-    models: dict[str, Restorer] = {"identity": build_model("identity")}
+    models: dict[str, Restorer] = {"identity": create_model("identity")}
     models.update({name: load_checkpoint(work / name) for name in args.baselines})
     models["multi-task LoRA"] = SingleAdapter(multitask, "multitask").eval()
     for k in (1, 2, 3):
-        models[f"UIR-LoRA learned K={k}"] = UIRLoRA.from_checkpoint(ckpt, top_k=k)
-    models["UIR-LoRA oracle K=3"] = UIRLoRA.from_checkpoint(ckpt, top_k=3, router="oracle")
+        models[f"UIR-LoRA learned K={k}"] = load_checkpoint(ckpt, top_k=k)
+    models["UIR-LoRA oracle K=3"] = load_checkpoint(ckpt, top_k=3, router="oracle")
     results = {name: score(name, model, rows, data) for name, model in models.items()}
     results.update({name: read_eval(Path(path), rows) for name, path in given.items()})
 

@@ -1,23 +1,38 @@
-"""The training task of the supervised baselines (NAFNet, Restormer, PromptIR, AirNet) for ``uirbench.train``."""
+"""The trainer of the supervised baselines (NAFNet, Restormer, PromptIR, AirNet): ``train_baseline`` builds a
+:class:`RestorationTask` from the model's preset and runs it on the engine. Registered as each baseline's
+``trainer``; ``--model-arg key=value`` overrides fields of the model's config (e.g. ``width=32``)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from uirbench.train import VAL_CROP, centre_crop
+from uirbench.engine import run
+from uirbench.options import typed_options
+from uirbench.restorer import Restorer
+from uirbench.rng import child_torch_generator, torch_generator
+from uirbench.train import TrainConfig
+
+VAL_PAIRS = 16
+VAL_CROP = 256
+"""Validation PSNR: mean over the first 16 val pairs (sorted manifest order), centre crops of at most 256x256 px."""
 
 
 class RestorationTask:
-    """Supervised restoration on paired patches: L1 (or PSNR) loss; models may add an auxiliary loss."""
+    """Supervised restoration on paired patches: L1 (or PSNR) loss, plus the model's auxiliary loss if any."""
 
     find_unused_parameters = False
 
-    def __init__(self, model: torch.nn.Module, data: Any, loss: str, val_rows: list[dict[str, Any]], val_dir: Path | None) -> None:
-        self.name, self.module, self.data, self.loss_kind = model.name, model, data, loss
-        self.val_rows, self.val_dir = val_rows, val_dir
+    def __init__(self, model: Restorer, data: Any, loss: str, val: list[tuple[torch.Tensor, torch.Tensor, dict]], seed: int) -> None:
+        self.name = model.name
+        self.module = model
+        self.data = data
+        self.loss_kind = loss
+        self.val = val
+        self.seed = seed
 
     def loss(self, module: torch.nn.Module, step: int, offset: int, batch_size: int, device: torch.device) -> torch.Tensor:
         inputs, targets, _ = self.data.batch(step, batch_size, offset)
@@ -27,25 +42,36 @@ class RestorationTask:
             loss = 10 * torch.log10(((pred - targets) ** 2).flatten(1).mean(1) + 1e-8).mean()
         else:
             loss = (pred - targets).abs().mean()
-        auxiliary = getattr(self.module, "auxiliary_loss", None)
-        if auxiliary is not None:
-            loss = loss + auxiliary(inputs, torch.Generator().manual_seed(step))
-        return loss
+        auxiliary = self.module.auxiliary_loss(inputs, child_torch_generator(self.seed, step, offset))
+        return loss if auxiliary is None else loss + auxiliary
 
     def validate(self, module: torch.nn.Module, device: torch.device) -> dict[str, float]:
-        from uirbench.io import read_image, to_tensor
         from uirbench.metrics import PSNR
         from uirbench.restorer import restore
 
-        if not self.val_rows:
-            return {}
-        scores = []
-        for row in self.val_rows:
-            x, y = (centre_crop(read_image(self.val_dir / row[k]), VAL_CROP) for k in ("input_file_name", "target_file_name"))
-            scores.append(float(PSNR()(restore(module, to_tensor(x).to(device)), to_tensor(y).to(device))[0]))
-        return {"val_psnr": sum(scores) / len(scores)}
+        scores = [float(PSNR()(restore(module, x.to(device)), y.to(device))[0]) for x, y, _ in self.val]
+        return {"val_psnr": sum(scores) / len(scores)} if scores else {}
 
     def save(self, module: torch.nn.Module, out: Path, extra: dict[str, Any]) -> None:
-        from uirbench.models import save_checkpoint
+        module.save_checkpoint(out, **extra)
 
-        save_checkpoint(module, out, **extra)
+
+def train_baseline(config: TrainConfig) -> dict[str, Any]:
+    """``uirbench train --model NAME`` for a baseline: its preset config (with --model-arg overrides), its recipe
+    (with the command's overrides), paired patches of the train split, validation crops of the val split."""
+    from uirbench.data import PairedPatches, parse_mix
+    from uirbench.models import preset_config, preset_recipe
+    from uirbench.registry import MODELS
+    from uirbench.validation import val_pairs
+
+    cls = MODELS.get(config.model)
+    preset = preset_config(config.model, config.preset)
+    model_config = replace(preset, **typed_options(type(preset), dict(config.model_args), f"model {config.model!r}"))
+    recipe = config.recipe(preset_recipe(config.model, config.preset))
+    model = cls(model_config, generator=torch_generator(config.seed))
+    data = PairedPatches(config.data, "train", recipe.patch, seed=config.seed, mix=parse_mix(config.mix))
+    val = val_pairs(config.data, VAL_CROP, VAL_PAIRS, spread=False)
+    out = config.out or f"runs/{config.model}-{config.preset}"
+    summary = run(RestorationTask(model, data, recipe.loss, val, config.seed), recipe, config.engine(out, recipe))
+    summary["parameters"] = model.num_parameters()
+    return summary

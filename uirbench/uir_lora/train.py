@@ -1,6 +1,6 @@
-"""UIR-LoRA training stages on the shared engine (``uirbench.train.run``): backbone, lora, router, all.
+"""UIR-LoRA training stages on the shared engine (``uirbench.engine.run``): backbone, lora, router, all.
 
-``uirbench train --model uir-lora --stage STAGE --out D`` (default stage ``all`` = backbone, then every
+``uirbench train --model uir-lora --model-arg stage=STAGE --out D`` (default stage ``all`` = backbone, then every
 family's adapter, then the router). Every stage is its own engine run under ``D/stages/`` with its
 own state, logs and ``--resume``; a finished stage is copied into the checkpoint layout at ``D`` and
 ``D/model.json`` is rewritten, so ``evaluate --checkpoint D`` works after any stage::
@@ -12,7 +12,7 @@ own state, logs and ``--resume``; a finished stage is copied into the checkpoint
     D/backbone/ D/adapters/ D/router.safetensors D/model.json D/checksums.json     the checkpoint (``model.py``)
 
 ``backbone`` exists for small configs only (``tiny``: no pretrained weights are reachable offline);
-the ``paper`` preset adapts SD-turbo: ``--backbone HUB_ID_OR_DIR`` (e.g. a folder from ``huggingface-cli
+the ``paper`` preset adapts SD-turbo: ``--model-arg backbone=HUB_ID_OR_DIR`` (e.g. a folder from ``huggingface-cli
 download stabilityai/sd-turbo --local-dir DIR``), else a downloaded copy at ``D/backbone``, else the hub.
 The first lora run writes it to ``D/backbone`` (``save_backbone``); later runs read it from there.
 In the lora stage the backbone is frozen (cast to the AMP dtype on GPU) and only the adapter's LoRA
@@ -31,24 +31,28 @@ from __future__ import annotations
 
 import shutil
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from uirbench import checksums
+from uirbench.engine import run
+from uirbench.errors import UserError
 from uirbench.io import write_bytes
+from uirbench.options import typed_options
 from uirbench.recipes import Recipe
-from uirbench.train import STATE_DIR, EngineConfig, TrainConfig, centre_crop, read_log, run
+from uirbench.rng import child_torch_generator, key32, torch_generator
+from uirbench.runs import finished_step, read_log
+from uirbench.train import TrainConfig
 from uirbench.uir_lora.lora import AdapterConfig
 from uirbench.uir_lora.model import ROUTER_FILE, UIRLoRAConfig, write_model_json
 from uirbench.uir_lora.router import RouterConfig
+from uirbench.validation import val_pairs
 
 STAGES = ("backbone", "lora", "router", "all")
 VAL_PAIRS = 4
@@ -93,12 +97,7 @@ PRESETS = {
 
 
 def _recipe(config: TrainConfig, preset: Preset, key: str) -> Recipe:
-    return preset.recipes[key].with_overrides(steps=config.steps, batch_size=config.batch_size, patch=config.patch, lr=config.lr)
-
-
-def _generator(seed: int, *key: int) -> torch.Generator:
-    """A CPU generator that is a pure function of (seed, key...), e.g. (seed, step, sample offset)."""
-    return torch.Generator().manual_seed(int(np.random.SeedSequence(seed, spawn_key=key).generate_state(1)[0]))
+    return config.recipe(preset.recipes[key])
 
 
 class Objective(nn.Module):
@@ -127,25 +126,6 @@ def adapter_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, name: str) 
 
 def router_loss(router: nn.Module, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return router.loss(x, targets)
-
-
-def _val_pairs(data: str, rows_filter: Callable[[dict], bool], crop: int, multiple: int,
-               limit: int = VAL_PAIRS) -> list[tuple[torch.Tensor, torch.Tensor, dict]]:
-    """Up to ``limit`` evenly spaced val pairs passing ``rows_filter``: centre crops (sides a multiple of ``multiple``)."""
-    from uirbench.io import read_image, to_tensor
-    from uirbench.manifest import load_manifest
-
-    root = Path(data)
-    if not (root / "val" / "metadata.jsonl").exists():
-        return []
-    rows = [r for r in load_manifest(root, "val") if rows_filter(r)]
-    rows = rows[:: max(1, len(rows) // limit)][:limit]
-    pairs = []
-    for row in rows:
-        x, y = (read_image(root / "val" / row[k]) for k in ("input_file_name", "target_file_name"))
-        side = min(crop, *x.shape[:2]) // multiple * multiple
-        pairs.append((to_tensor(centre_crop(x, side)), to_tensor(centre_crop(y, side)), row))
-    return pairs
 
 
 class _Task:
@@ -186,7 +166,7 @@ class BackboneTask(_Task):
 
     def loss(self, module: nn.Module, step: int, offset: int, batch_size: int, device: torch.device) -> torch.Tensor:
         _, clean, _ = self.data.batch(step, batch_size, offset)
-        return module(clean.to(device), _generator(self.seed, step, offset))
+        return module(clean.to(device), child_torch_generator(self.seed, step, offset))
 
     def validate(self, module: nn.Module, device: torch.device) -> dict[str, float]:
         from uirbench.metrics import PSNR
@@ -203,7 +183,7 @@ class BackboneTask(_Task):
                 recon = (model.vae.decode(z / model.vae.config.scaling_factor).sample.float() + 1) / 2
                 latent.append(float(PSNR()(recon.clamp(0, 1), y)[0]))
             return {"val_psnr": sum(psnr) / len(psnr), "val_psnr_latent": sum(latent) / len(latent)}
-        losses = [float(module(y.to(device), _generator(self.seed, i))) for i, (_, y, _) in enumerate(self.val)]
+        losses = [float(module(y.to(device), child_torch_generator(self.seed, i))) for i, (_, y, _) in enumerate(self.val)]
         return {"val_loss": sum(losses) / len(losses)}
 
 
@@ -266,26 +246,18 @@ class RouterTask(_Task):
         return {"val_acc": sum(hits) / len(hits)} if hits else {}
 
 
-def _finished_step(run_dir: Path) -> int | None:
-    steps = [int(p.name.split("-")[1]) for p in (run_dir / STATE_DIR).glob("step-*")]
-    return max(steps) if steps else None
-
-
 def _run(make_task: Callable[[], _Task], recipe: Recipe, run_dir: Path, config: TrainConfig) -> dict[str, Any]:
     """One stage run on the engine; with --resume a finished run is skipped and an unfinished one continued."""
-    done = _finished_step(run_dir)
+    done = finished_step(run_dir)
     if config.resume and done is not None and done >= recipe.steps:
         rows = [r for r in read_log(run_dir) if r.get("loss")]
         return {"out": str(run_dir), "steps": done, "resumed_from": done, "loss": float(rows[-1]["loss"]), "seconds": 0.0}
     if (run_dir / "train.json").exists() and not config.resume:
-        raise ValueError(f"{run_dir} already holds a run of this stage: pass --resume to continue it, "
+        raise UserError(f"{run_dir} already holds a run of this stage: pass --resume to continue it, "
                          "or delete that folder to train the stage again")
     if config.resume and done is None and run_dir.exists():
         shutil.rmtree(run_dir)  # started but never checkpointed: nothing to continue from
-    engine = EngineConfig(out=str(run_dir), seed=config.seed, resume=config.resume and done is not None,
-                          save_every=config.save_every or max(1, recipe.steps // 3), val_every=config.val_every,
-                          amp=config.amp, device=config.device, command=config.command)
-    return run(make_task(), recipe, engine)
+    return run(make_task(), recipe, config.engine(str(run_dir), recipe, resume=config.resume and done is not None))
 
 
 def _stage_hint(run_dir: Path) -> str:
@@ -311,12 +283,12 @@ def _backbone_task(phase: str, config: TrainConfig, preset: Preset, patch: int, 
     from uirbench.uir_lora.backbone import build_backbone, calibrate_scaling_factor, load_backbone, tiny_backbone_config
 
     if phase == "vae":
-        backbone = build_backbone(replace(tiny_backbone_config(), timestep=preset.timestep), torch.Generator().manual_seed(config.seed))
+        backbone = build_backbone(replace(tiny_backbone_config(), timestep=preset.timestep), torch_generator(config.seed))
     else:  # the trained VAE, its latents rescaled to unit variance (LDM Sec. 4.3.2) before the UNet learns them
         with checksums.recovery(_stage_hint(vae_dir)):
             backbone = load_backbone(str(vae_dir))
         calibrate_scaling_factor(backbone, _patches(config, patch).batch(0, 64)[1])
-    val = _val_pairs(config.data, lambda r: True, preset.val_crop, backbone.size_multiple)
+    val = val_pairs(config.data, preset.val_crop, VAL_PAIRS, backbone.size_multiple)
     return BackboneTask(phase, backbone, _patches(config, patch), val, config.seed)
 
 
@@ -325,7 +297,7 @@ def train_backbone(config: TrainConfig, preset: Preset, out: Path) -> dict[str, 
     from uirbench.uir_lora.backbone import load_backbone, save_backbone
 
     if preset.backbone != "tiny":
-        raise ValueError(f"--stage backbone pre-trains small backbones only (--preset tiny); preset {config.preset!r} "
+        raise UserError(f"--model-arg stage=backbone pre-trains small backbones only (--preset tiny); preset {config.preset!r} "
                          f"adapts the pretrained {preset.backbone}")
     summaries = {}
     vae_dir = out / "stages" / "backbone-vae"
@@ -341,24 +313,21 @@ def train_backbone(config: TrainConfig, preset: Preset, out: Path) -> dict[str, 
 
 
 def backbone_dir(out: Path, preset: Preset, source: str | None) -> Path:
-    """D/backbone as a ``save_backbone`` folder. Written on first use from ``source`` (--backbone: hub id or
+    """D/backbone as a ``save_backbone`` folder. Written on first use from ``source`` (--model-arg backbone: hub id or
     folder), else from a downloaded copy placed at D/backbone, else from the preset's pretrained source."""
-    from uirbench.uir_lora.backbone import BackboneError, load_backbone, save_backbone
+    from uirbench.uir_lora.backbone import load_backbone, save_backbone
 
     path = out / "backbone"
     if (path / "backbone.json").is_file():
         if source is not None:
-            raise ValueError(f"--backbone {source}: {path} already holds the backbone its adapters were trained on; "
+            raise UserError(f"--model-arg backbone={source}: {path} already holds the backbone its adapters were trained on; "
                              "use another --out to adapt another backbone")
         return path
     source = source or (str(path) if path.is_dir() else None) or (None if preset.backbone == "tiny" else preset.backbone)
     if source in (None, "tiny"):
-        raise ValueError(f"{path}: no backbone yet; pre-train one with `uirbench train --model uir-lora --preset tiny "
-                         f"--stage backbone --out {out}` (or --stage all), or pass --backbone HUB_ID_OR_DIR")
-    try:
-        backbone = load_backbone(source)
-    except BackboneError as exc:
-        raise ValueError(str(exc)) from exc
+        raise UserError(f"{path}: no backbone yet; pre-train one with `uirbench train --model uir-lora --preset tiny "
+                         f"--model-arg stage=backbone --out {out}` (or stage=all), or pass --model-arg backbone=HUB_ID_OR_DIR")
+    backbone = load_backbone(source)
     checksums.unseal(out)
     save_backbone(backbone, path)
     return path
@@ -375,15 +344,16 @@ def train_adapter(config: TrainConfig, preset: Preset, backbone: Path, run_dir: 
 
     def make() -> _Task:
         low = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp) if config.device == "cuda" else None
-        with checksums.recovery(f"Write it again with the same --out: `uirbench train --model uir-lora --stage backbone --resume` "
-                                f"publishes the pre-trained one again (tiny preset), or delete {backbone} and pass --backbone again."):
+        with checksums.recovery("Write it again with the same --out: `uirbench train --model uir-lora --model-arg "
+                                f"stage=backbone --resume` publishes the pre-trained one again (tiny preset), or delete {backbone} "
+                                "and pass --model-arg backbone again."):
             model = load_backbone(str(backbone), dtype=low or torch.float32)  # frozen base in the AMP dtype
         if preset.gradient_checkpointing:
             model.unet.enable_gradient_checkpointing()
-        add_adapter(model, name, _generator(config.seed, zlib.crc32(name.encode())), preset.adapter)
+        add_adapter(model, name, child_torch_generator(config.seed, key32(name)), preset.adapter)
         mark_trainable(model, name)  # adapter weights float32
-        val = _val_pairs(config.data, lambda r: labels is None or set(r["labels"]) <= set(labels), preset.val_crop,
-                         model.size_multiple)
+        val = val_pairs(config.data, preset.val_crop, VAL_PAIRS, model.size_multiple,
+                        keep=lambda r: labels is None or set(r["labels"]) <= set(labels))
         return AdapterTask(name, model, data, val, run_dir.name)
 
     return _run(make, recipe, run_dir, config)
@@ -399,8 +369,8 @@ def train_router(config: TrainConfig, preset: Preset, out: Path) -> dict[str, An
     run_dir = out / "stages" / "router"
 
     def make() -> _Task:
-        router = LearnedRouter(families, preset.router, _generator(config.seed, zlib.crc32(b"router")))
-        val = _val_pairs(config.data, lambda r: True, preset.val_crop, 1, limit=64)  # cheap: the router is small
+        router = LearnedRouter(families, preset.router, child_torch_generator(config.seed, key32("router")))
+        val = val_pairs(config.data, preset.val_crop, 64)  # cheap: the router is small
         return RouterTask(router, _patches(config, recipe.patch), val)
 
     summary = _run(make, recipe, run_dir, config)
@@ -422,7 +392,7 @@ def _family(name: str) -> str:
 
     found = families(name)
     if len(found) != 1:
-        raise ValueError(f"--degradation {name}: an adapter is trained on one family, {name!r} has {found}")
+        raise UserError(f"--model-arg degradation={name}: an adapter is trained on one family, {name!r} has {found}")
     return found[0]
 
 
@@ -443,27 +413,45 @@ def assemble(out: Path, preset: Preset, command: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class TrainOptions:
+    """UIR-LoRA's ``--model-arg`` options of ``uirbench train``.
+
+    ``stage``: backbone, lora, router or all; ``degradation``: with stage lora, the one family whose adapter
+    is trained (default: every family with single-degradation pairs); ``backbone``: a ready backbone (hub id
+    or folder) for stage lora or all, e.g. a folder from ``huggingface-cli download stabilityai/sd-turbo
+    --local-dir DIR`` made elsewhere (default: the preset's).
+    """
+
+    stage: str = "all"
+    degradation: str | None = None
+    backbone: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.stage not in STAGES:
+            raise UserError(f"--model-arg stage={self.stage}: valid stages are {', '.join(STAGES)}")
+        if self.degradation and self.stage != "lora":
+            raise UserError("--model-arg degradation applies to stage=lora only (it names the one adapter to train)")
+        if self.backbone and self.stage not in ("lora", "all"):
+            raise UserError("--model-arg backbone names a ready backbone for stage=lora or all (stage=backbone pre-trains one)")
+
+
 def train_uir_lora(config: TrainConfig) -> dict[str, Any]:
-    """``uirbench train --model uir-lora``: run ``config.stage`` (default all) of ``config.preset`` into ``config.out``."""
-    stage = config.stage or "all"
-    if stage not in STAGES:
-        raise ValueError(f"--stage {stage!r}: valid stages are {', '.join(STAGES)}")
+    """``uirbench train --model uir-lora``: run the ``stage`` option (default all) of ``config.preset`` into ``config.out``."""
+    options = TrainOptions(**typed_options(TrainOptions, dict(config.model_args), "uirbench train --model uir-lora"))
+    stage = options.stage
     if config.preset not in PRESETS:
-        raise ValueError(f"model 'uir-lora' has no preset {config.preset!r}; valid presets: {', '.join(PRESETS)}")
-    if config.degradation and stage != "lora":
-        raise ValueError("--degradation applies to --stage lora only (it names the one adapter to train)")
+        raise UserError(f"model 'uir-lora' has no preset {config.preset!r}; valid presets: {', '.join(PRESETS)}")
     if config.mix:
-        raise ValueError("--mix does not apply to uir-lora: each adapter trains on its own family, the router on all pairs")
-    if config.backbone and stage not in ("lora", "all"):
-        raise ValueError("--backbone names a ready backbone for --stage lora or all (--stage backbone pre-trains one)")
+        raise UserError("--mix does not apply to uir-lora: each adapter trains on its own family, the router on all pairs")
     preset, out = PRESETS[config.preset], Path(config.out or f"runs/uir-lora-{config.preset}")
     t0 = time.perf_counter()
     summaries: dict[str, dict[str, Any]] = {}
-    if stage == "backbone" or (stage == "all" and preset.backbone == "tiny" and config.backbone is None):
+    if stage == "backbone" or (stage == "all" and preset.backbone == "tiny" and options.backbone is None):
         summaries.update(train_backbone(config, preset, out))
     if stage in ("lora", "all"):
-        families = [_family(config.degradation)] if config.degradation else single_families(config.data)
-        base = backbone_dir(out, preset, config.backbone)
+        families = [_family(options.degradation)] if options.degradation else single_families(config.data)
+        base = backbone_dir(out, preset, options.backbone)
         for family in families:
             run_dir = out / "stages" / f"lora-{family}"
             summaries[run_dir.name] = train_adapter(config, preset, base, run_dir, family, [family])

@@ -1,0 +1,49 @@
+"""Validation crops shared by the trainers: a few val pairs, centre-cropped, read once per run.
+
+Validation during training scores centre crops (whole images cost minutes per validation on a
+CPU); ``uirbench evaluate`` scores whole images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from uirbench.io import read_image, to_tensor
+from uirbench.manifest import load_manifest
+
+
+def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
+    """The central ``size`` x ``size`` window of an HxWxC image (the whole side where the image is smaller).
+
+    >>> centre_crop(np.zeros((100, 60, 3), np.uint8), 50).shape
+    (50, 50, 3)
+    """
+    h, w = image.shape[:2]
+    top, left = max(0, (h - size) // 2), max(0, (w - size) // 2)
+    return image[top:top + size, left:left + size]
+
+
+def val_pairs(data: str | Path, crop: int, limit: int, multiple: int = 1, keep: Callable[[dict[str, Any]], bool] | None = None,
+              spread: bool = True) -> list[tuple[torch.Tensor, torch.Tensor, dict[str, Any]]]:
+    """Up to ``limit`` val pairs of dataset ``data`` whose rows pass ``keep``: (degraded, clean, row), each a
+    1x3xSxS tensor in [0, 1], S = min(crop, image sides) rounded down to a multiple of ``multiple``.
+
+    ``spread``: rows evenly spaced over the manifest (all degradations represented), else its first rows.
+    A dataset without a val split gives no pairs (training runs without validation).
+    """
+    root = Path(data)
+    if not (root / "val" / "metadata.jsonl").exists():
+        return []
+    rows = [r for r in load_manifest(root, "val") if keep is None or keep(r)]
+    rows = rows[:: max(1, len(rows) // limit)][:limit] if spread else rows[:limit]
+    pairs = []
+    for row in rows:
+        x, y = (read_image(root / "val" / row[k]) for k in ("input_file_name", "target_file_name"))
+        side = min(crop, *x.shape[:2]) // multiple * multiple
+        pairs.append((to_tensor(centre_crop(x, side)), to_tensor(centre_crop(y, side)), row))
+    return pairs
