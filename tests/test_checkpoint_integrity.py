@@ -264,11 +264,12 @@ def uir_stage_run(tiny_dataset, tmp_path_factory):
 
     root = tmp_path_factory.mktemp("uir-stage")
     save_backbone(load_backbone("tiny", generator=torch.Generator().manual_seed(0)), root / "bb")
-    assert main([*STAGE, "--data", str(tiny_dataset), "--out", str(root / "run"), "--steps", "2", "--backbone", str(root / "bb")]) == 0
+    backbone = f"backbone={root / 'bb'}"
+    assert main([*STAGE, "--data", str(tiny_dataset), "--out", str(root / "run"), "--steps", "2", "--model-arg", backbone]) == 0
     return root / "run"
 
 
-STAGE = ("train", "--model", "uir-lora", "--stage", "lora", "--degradation", "blur", "--save-every", "1")
+STAGE = ("train", "--model", "uir-lora", "--model-arg", "stage=lora", "--model-arg", "degradation=blur", "--save-every", "1")
 STAGE_RESULT_FILES = ("adapter.safetensors", "adapter.json", "checksums.json")
 
 

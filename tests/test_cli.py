@@ -14,7 +14,7 @@ from PIL import Image
 from uirbench.cli import main
 from uirbench.degradations import RECIPES
 from uirbench.io import read_image
-from uirbench.registry import DEGRADATIONS, Registry, UnknownNameError
+from uirbench.registry import DEGRADATIONS, DegradationSpec, Registry, UnknownNameError
 
 
 @pytest.fixture()
@@ -68,10 +68,10 @@ def test_bad_arguments_are_refused_naming_them(photo, tmp_path, capsys, args, me
 
 
 def test_registry_errors_teach():
-    reg = Registry("widget")
-    reg.add("sharpen", object())
+    reg = Registry("widget", DegradationSpec, ())
+    reg.add("sharpen", object(), family="blur")
     with pytest.raises(ValueError, match="duplicate widget name 'sharpen'"):
-        reg.add("sharpen", object())
+        reg.add("sharpen", object(), family="blur")
     with pytest.raises(UnknownNameError, match="Did you mean 'sharpen'"):
         reg.get("sharpn")
 

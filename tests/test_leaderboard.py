@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 import pytest
 
-from uirbench.cli import CLIError
+from uirbench.errors import UserError
 from uirbench.io import read_image, write_image, write_json
 from uirbench.leaderboard.build import build
 from uirbench.leaderboard.commands import add_commands
@@ -116,7 +116,7 @@ def test_bad_entry_json_is_refused_and_build_writes_nothing(edit, message, board
     before = _tree_digest(entries)
     with pytest.raises(EntryError, match=message):
         load_entries(entries)
-    with pytest.raises(CLIError, match=r"identity\.json"):
+    with pytest.raises(UserError, match=r"identity\.json"):
         _cli(["leaderboard", "build", "--entries", str(entries), "--out", str(out)])
     assert _tree_digest(entries) == before and not out.exists()
 
@@ -207,7 +207,7 @@ def test_same_name_is_refused_unless_replace(board_dir, median_set, tiny_dataset
     entries = tmp_path / "entries"
     shutil.copytree(board_dir, entries)
     before = _tree_digest(entries)
-    with pytest.raises(CLIError, match=r"already exists.*--replace"):
+    with pytest.raises(UserError, match=r"already exists.*--replace"):
         _cli(["submit", str(median_set), "--data", str(tiny_dataset), "--name", "identity", "--entries", str(entries)])
     assert _tree_digest(entries) == before
     _cli(["submit", str(median_set), "--data", str(tiny_dataset), "--name", "identity", "--entries", str(entries), "--replace"])
@@ -293,7 +293,7 @@ def test_refused_submission_leaves_entries_byte_identical(kind, bad_submissions,
     entries = tmp_path / "entries"
     shutil.copytree(board_dir, entries)
     before = _tree_digest(entries)
-    with pytest.raises(CLIError, match=message):
+    with pytest.raises(UserError, match=message):
         _cli(["submit", str(restored), "--data", str(data), "--name", "new-entry", "--entries", str(entries)])
     assert _tree_digest(entries) == before
 
@@ -329,6 +329,7 @@ def test_build_is_deterministic_and_removes_stale_files(board_dir, tmp_path):
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian: apt-get install -y chromium)")
 def test_page_renders_in_headless_chromium(board_dir, tmp_path):
     out = tmp_path / "out"

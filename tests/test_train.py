@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,8 +13,9 @@ import torch
 
 from uirbench.cli import main
 from uirbench.data import PairedPatches
-from uirbench.models import build_model, load_checkpoint
-from uirbench.train import TrainConfig, read_log, train
+from uirbench.models import create_model, load_checkpoint
+from uirbench.runs import read_log
+from uirbench.train import TrainConfig, train
 
 FAST = dict(steps=24, batch_size=4, patch=32, save_every=8, val_every=12)
 
@@ -57,7 +57,7 @@ def test_log_has_loss_lr_and_validation(nafnet_run):
 
 def test_checkpoint_round_trip_gives_identical_outputs(tiny_dataset, nafnet_run, tmp_path):
     out, _ = nafnet_run
-    a, b = load_checkpoint(out), build_model("nafnet", str(out))
+    a, b = load_checkpoint(out), create_model("nafnet", str(out))
     x = torch.rand(2, 3, 40, 44, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         assert torch.equal(a(x), b(x))
@@ -65,26 +65,37 @@ def test_checkpoint_round_trip_gives_identical_outputs(tiny_dataset, nafnet_run,
                  "--out", str(tmp_path / "e")]) == 0
 
 
+KILL_AT_STEP = """
+import os, signal, sys
+import uirbench.engine as engine
+due = engine._due
+def killing_due(step, every, last):  # the engine's periodic check runs once per finished step: die right after step N
+    if step == int(os.environ["KILL_AT_STEP"]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return due(step, every, last)
+engine._due = killing_due
+from uirbench.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
 def test_resume_after_kill_continues_the_loss_curve_exactly(tiny_dataset, nafnet_run, tmp_path):
     ref_out, _ = nafnet_run
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "uirbench.cli", "train", "--model", "nafnet", "--data", str(tiny_dataset), "--out", str(out),
-           "--steps", str(FAST["steps"]), "--batch-size", "4", "--patch", "32", "--save-every", "8", "--val-every", "12"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": "1"})
-    deadline = time.time() + 300
-    while time.time() < deadline and not (out / "state" / "step-0000008").exists():
-        time.sleep(0.05)
-    time.sleep(0.3)  # somewhere between checkpoints
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (out / "state" / f"step-{FAST['steps']:07d}").exists(), "the run finished before it could be killed"
+    args = ["train", "--model", "nafnet", "--data", str(tiny_dataset), "--out", str(out), "--steps", str(FAST["steps"]),
+            "--batch-size", "4", "--patch", "32", "--save-every", "8", "--val-every", "12"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "KILL_AT_STEP": "13"}  # between the checkpoints of steps 8 and 16
+    killed = subprocess.run([sys.executable, "-c", KILL_AT_STEP, *args], capture_output=True, env=env, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert [p.name for p in (out / "state").iterdir()] == ["step-0000008"]
     summary = _train(tiny_dataset, out, resume=True)
-    assert summary["resumed_from"] in (8, 16)
+    assert summary["resumed_from"] == 8
     ref = [(r["step"], r["loss"], r["lr"]) for r in read_log(ref_out) if r["loss"]]
     got = [(r["step"], r["loss"], r["lr"]) for r in read_log(out) if r["loss"]]
     assert got == ref
     a, b = load_checkpoint(ref_out), load_checkpoint(out)
-    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, p), q in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(p, q), name
 
 
@@ -111,6 +122,7 @@ def test_bad_input_is_refused_with_clear_messages(tiny_dataset, nafnet_run, tmp_
     assert "holds a 'nafnet' model, not 'restormer'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cpu_ddp_with_two_processes(tiny_dataset, tmp_path):
     import json
 

@@ -17,6 +17,7 @@ import torch
 
 from uirbench.cli import main
 from uirbench.degradations import families
+from uirbench.models import load_checkpoint
 from uirbench.registry import MODELS
 from uirbench.restorer import restore
 from uirbench.uir_lora import lora
@@ -98,7 +99,7 @@ def test_learned_router_top_k_finds_the_true_labels_after_a_few_steps():
     with torch.no_grad():
         sim = router.similarity(x_test)
         assert float(router.loss(x_test, label_targets(y_test, FAMILIES))) < first / 4
-    for row, labels in zip(sim, y_test):
+    for row, labels in zip(sim, y_test, strict=True):
         assert {FAMILIES[i] for i in row.topk(len(labels)).indices.tolist()} == set(labels)
 
 
@@ -175,7 +176,7 @@ def test_oracle_model_uses_the_hint(composed):
 
 
 def test_model_refuses_bad_settings(composed):
-    with pytest.raises(ValueError, match="top-k"):
+    with pytest.raises(ValueError, match="top_k"):
         UIRLoRA(composed.backbone, FAMILIES, composed.router, UIRLoRAConfig(top_k=4))
     with pytest.raises(ValueError, match="router"):
         UIRLoRAConfig(router="nearest")
@@ -186,15 +187,15 @@ def test_model_refuses_bad_settings(composed):
 
 def test_checkpoint_round_trip(composed, tmp_path):
     composed.save_checkpoint(tmp_path / "ckpt", step=3, command="test")
-    loaded = UIRLoRA.from_checkpoint(tmp_path / "ckpt")
+    loaded = load_checkpoint(tmp_path / "ckpt")
     x = torch.rand(2, 3, 32, 40, generator=gen(9))
     with torch.no_grad():
         assert torch.equal(loaded(x), composed(x))
     assert loaded.last_routing == composed.last_routing
-    assert UIRLoRA.from_checkpoint(tmp_path / "ckpt", top_k=1, router="oracle").uses_hint
+    assert load_checkpoint(tmp_path / "ckpt", top_k=1, router="oracle").uses_hint
     meta = json.loads((tmp_path / "ckpt" / "model.json").read_text())
     assert meta["model"] == "uir-lora" and meta["adapters"] == list(FAMILIES) and meta["step"] == 3
-    assert MODELS.meta("uir-lora")["kind"] == "reference"
+    assert MODELS.spec("uir-lora").kind == "reference"
 
 
 def test_adapter_loss_reaches_only_the_adapter(composed):
@@ -220,11 +221,12 @@ def _train(*args: str) -> None:
 def trained(tiny_dataset, tmp_path_factory):
     """`--stage backbone` then the blur adapter, 2 steps each, on the real tiny dataset."""
     out = tmp_path_factory.mktemp("uir") / "run"
-    _train("--data", str(tiny_dataset), "--out", str(out), "--stage", "backbone", "--steps", "2")
-    _train("--data", str(tiny_dataset), "--out", str(out), "--stage", "lora", "--degradation", "blur", "--steps", "2")
+    _train("--data", str(tiny_dataset), "--out", str(out), "--model-arg", "stage=backbone", "--steps", "2")
+    _train("--data", str(tiny_dataset), "--out", str(out), "--model-arg", "stage=lora", "--model-arg", "degradation=blur", "--steps", "2")
     return out
 
 
+@pytest.mark.slow
 def test_backbone_stage_trains_vae_and_skips_then_the_unet(trained):
     from dataclasses import replace
 
@@ -236,33 +238,36 @@ def test_backbone_stage_trains_vae_and_skips_then_the_unet(trained):
     final = load_backbone(str(trained / "backbone"))
 
     def same(a, b, part: str) -> bool:
-        return all(torch.equal(x, y) for x, y in zip(getattr(a, part).state_dict().values(), getattr(b, part).state_dict().values()))
+        left, right = getattr(a, part).state_dict(), getattr(b, part).state_dict()
+        return all(torch.equal(x, y) for x, y in zip(left.values(), right.values(), strict=True))
 
     assert same(fresh, after_vae, "unet") and not same(fresh, after_vae, "vae") and not same(fresh, after_vae, "skips")
     assert same(after_vae, final, "vae") and same(after_vae, final, "skips") and not same(after_vae, final, "unet")
     assert final.config.timestep == 500 and final.vae.config.scaling_factor != 1.0  # calibrated before the UNet phase
 
 
+@pytest.mark.slow
 def test_lora_stage_adds_one_adapter_and_leaves_the_rest(trained, tiny_dataset):
     out = trained
     before = {p: p.read_bytes() for p in [*(out / "backbone").rglob("*"), *(out / "adapters").glob("*")] if p.is_file()}
-    _train("--data", str(tiny_dataset), "--out", str(out), "--stage", "lora", "--degradation", "awgn", "--steps", "2")
+    _train("--data", str(tiny_dataset), "--out", str(out), "--model-arg", "stage=lora", "--model-arg", "degradation=awgn", "--steps", "2")
     assert (out / "adapters" / "noise.safetensors").is_file()
     assert all(p.read_bytes() == data for p, data in before.items())  # backbone and the blur adapter untouched
     meta = json.loads((out / "model.json").read_text())
     assert meta["adapters"] == ["blur", "noise"] and meta["config"]["router"] == "oracle"
     # the noise run exists: retraining it needs --resume or deleting its folder
-    assert main(["train", "--model", "uir-lora", "--data", str(tiny_dataset), "--out", str(out), "--stage", "lora",
-                 "--degradation", "noise", "--steps", "2"]) == 2
+    assert main(["train", "--model", "uir-lora", "--data", str(tiny_dataset), "--out", str(out), "--model-arg", "stage=lora",
+                 "--model-arg", "degradation=noise", "--steps", "2"]) == 2
 
 
+@pytest.mark.slow
 def test_stage_resume_continues_exactly(trained, tiny_dataset, tmp_path):
     out = tmp_path / "run"
-    args = ("--data", str(tiny_dataset), "--out", str(out), "--stage", "lora", "--degradation", "rain", "--steps", "4")
-    _train(*args, "--save-every", "2", "--backbone", str(trained / "backbone"))  # a ready backbone seeds a new run folder
+    args = ("--data", str(tiny_dataset), "--out", str(out), "--model-arg", "stage=lora", "--model-arg", "degradation=rain", "--steps", "4")
+    _train(*args, "--save-every", "2", "--model-arg", f"backbone={trained / 'backbone'}")  # a ready backbone seeds a new run folder
     assert (out / "backbone" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes() == \
         (trained / "backbone" / "unet" / "diffusion_pytorch_model.safetensors").read_bytes()
-    assert main(["train", "--model", "uir-lora", *args, "--backbone", str(trained / "backbone")]) == 2  # not over an existing one
+    assert main(["train", "--model", "uir-lora", *args, "--model-arg", f"backbone={trained / 'backbone'}"]) == 2  # not over an existing one
     run = out / "stages" / "lora-rain"
     finished = (run / "adapter.safetensors").read_bytes()
     shutil.rmtree(run / "state" / "step-0000004")  # as if killed between step 2 and 4
@@ -274,12 +279,13 @@ def test_stage_resume_continues_exactly(trained, tiny_dataset, tmp_path):
     assert (run / "adapter.safetensors").read_bytes() == finished
 
 
+@pytest.mark.slow
 def test_router_stage_and_evaluate_record_routing(trained, tiny_dataset, tmp_path):
     from uirbench.evaluate import EvaluateConfig, evaluate
 
-    _train("--data", str(tiny_dataset), "--out", str(trained), "--stage", "router", "--steps", "2")
+    _train("--data", str(tiny_dataset), "--out", str(trained), "--model-arg", "stage=router", "--steps", "2")
     assert json.loads((trained / "model.json").read_text())["config"]["router"] == "learned"
-    result = evaluate(EvaluateConfig(model="uir-lora", checkpoint=str(trained), data=str(tiny_dataset), top_k=1,
+    result = evaluate(EvaluateConfig(model="uir-lora", checkpoint=str(trained), data=str(tiny_dataset), model_args=(("top_k", "1"),),
                                      out=str(tmp_path / "k1")))
     rows = pd.read_parquet(tmp_path / "k1" / "per_image.parquet")
     assert result["summary"]["dataset"]["pairs"] == len(rows)
@@ -290,23 +296,23 @@ def test_router_stage_and_evaluate_record_routing(trained, tiny_dataset, tmp_pat
 
 def test_shipped_checkpoint_restores_and_evaluates_with_the_oracle(tiny_dataset, tmp_path):
     from uirbench.evaluate import EvaluateConfig, evaluate
-    from uirbench.models import build_model
+    from uirbench.models import create_model
 
     path = shipped_checkpoint()
     assert sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) <= 10 * 2**20
     assert "uirbench train --model uir-lora --preset tiny" in (path / "README.md").read_text()
-    model = build_model("uir-lora")
+    model = create_model("uir-lora")
     x = torch.rand(1, 3, 48, 60, generator=gen(12))
     out = restore(model, x)
     assert out.shape == x.shape and float(out.min()) >= 0 and float(out.max()) <= 1
-    result = evaluate(EvaluateConfig(model="uir-lora", data=str(tiny_dataset), router="oracle", out=str(tmp_path / "oracle"),
-                                     command="uirbench evaluate --model uir-lora --router oracle"))
+    result = evaluate(EvaluateConfig(model="uir-lora", data=str(tiny_dataset), model_args=(("router", "oracle"),),
+                                     out=str(tmp_path / "oracle"), command="uirbench evaluate --model uir-lora --model-arg router=oracle"))
     entry = json.loads((tmp_path / "oracle" / "entry.json").read_text())
     assert result["summary"]["model"]["checkpoint"] == str(path) and entry["model"]["checkpoint_sha256"]  # the shipped one
     # a shipped checkpoint is part of the package (its model card says how it was trained): nothing to retrain
-    assert entry["commands"] == ["uirbench evaluate --model uir-lora --router oracle"]
+    assert entry["commands"] == ["uirbench evaluate --model uir-lora --model-arg router=oracle"]
     rows = pd.read_parquet(tmp_path / "oracle" / "per_image.parquet")
-    for degradation, text in zip(rows["degradation"], rows["routing"]):
+    for degradation, text in zip(rows["degradation"], rows["routing"], strict=True):
         weights = json.loads(text)["weights"]
         true = families(degradation)[:2]
         assert weights == pytest.approx({f: 1 / len(true) for f in true}, abs=1e-4)

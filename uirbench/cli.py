@@ -11,6 +11,8 @@ from typing import Any
 
 from uirbench import __version__
 from uirbench.errors import UserError
+from uirbench.options import split_pairs
+from uirbench.provenance import command_line
 
 
 class CLIError(UserError):
@@ -59,12 +61,6 @@ def cmd_list(args: argparse.Namespace) -> None:
     else:
         from uirbench.registry import METRICS, MODELS
 
-        if what == "models":
-            from uirbench.models import register_builtins
-
-            register_builtins()
-        else:
-            import uirbench.metrics  # noqa: F401
         reg = MODELS if what == "models" else METRICS
         rows = [(n, (reg.get(n).__doc__ or "").strip().splitlines()[0] if reg.get(n).__doc__ else "") for n in reg.names()]
     width = max((len(n) for n, _ in rows), default=0)
@@ -105,10 +101,7 @@ def cmd_degrade(args: argparse.Namespace) -> None:
         params = degradation.sample(np.random.default_rng(args.seed), image, depth)
         for key, value in map(_parse_param, args.param or []):
             _override(name, params, key, value)
-    try:
-        out = type(degradation).replay(image, params, depth)
-    except (ValueError, TypeError) as exc:
-        raise CLIError(str(exc)) from exc
+    out = type(degradation).replay(image, params, depth)
     write_image(args.output, out)
     params_out = Path(args.params_out) if args.params_out else Path(args.output).with_suffix(".json")
     write_json(params_out, {
@@ -139,11 +132,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
     config = GenerateConfig(source=args.source, suite=args.suite, out=args.out, seed=args.seed, workers=args.workers,
                             shard=args.shard, limit=args.limit, splits=tuple(args.splits) if args.splits else None,
                             skip_bad=args.skip_bad, depth_dir=args.depth_dir, format=args.format,
-                            command=" ".join(["uirbench", *sys.argv[1:]]))
-    try:
-        summary = generate(config)
-    except ValueError as exc:
-        raise CLIError(str(exc)) from exc
+                            command=command_line(args.argv))
+    summary = generate(config)
     print(f"pairs written: {summary['pairs_written']}, already present: {summary['pairs_already_present']}, "
           f"images skipped: {len(summary['images_skipped'])}, time: {summary['seconds']:.1f} s")
     for split, ids in summary["images_per_split"].items():
@@ -161,11 +151,8 @@ def cmd_generate(args: argparse.Namespace) -> None:
 def cmd_verify(args: argparse.Namespace) -> None:
     from uirbench.verify import check_fingerprint_arg, verify
 
-    try:
-        expected = check_fingerprint_arg(args.fingerprint) if args.fingerprint else None
-        result = verify(args.dir, expected)
-    except (ValueError, OSError) as exc:
-        raise CLIError(str(exc)) from exc
+    expected = check_fingerprint_arg(args.fingerprint) if args.fingerprint else None
+    result = verify(args.dir, expected)
     for problem in result["problems"]:
         print(problem)
     if result["reencoded"]:
@@ -186,12 +173,11 @@ def cmd_evaluate(args: argparse.Namespace) -> None:
     config = EvaluateConfig(model=args.model, checkpoint=args.checkpoint, data=args.data, split=args.split, metrics=metrics,
                             color_space=args.color_space, crop_border=args.crop_border, out=args.out,
                             save_images=args.save_images, device=args.device, batch_size=args.batch_size, tile=args.tile,
-                            weights_dir=args.weights_dir, top_k=args.top_k, router=args.router,
-                            command=" ".join(["uirbench", *sys.argv[1:]]))
-    try:
-        result = evaluate(config)
-    except (ValueError, FileNotFoundError) as exc:
-        raise CLIError(str(exc)) from exc
+                            weights_dir=args.weights_dir, model_args=split_pairs(args.model_arg or []),
+                            command=command_line(args.argv))
+    result = evaluate(config)
+    for note in result["notes"]:
+        print(f"note: {note}")
     print(format_table(result["summary"]))
     print(f"wrote {result['out']}/per_image.parquet, summary.json, entry.json")
 
@@ -202,12 +188,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     config = TrainConfig(model=args.model, preset=args.preset, data=args.data, out=args.out, steps=args.steps,
                          batch_size=args.batch_size, patch=args.patch, lr=args.lr, mix=args.mix, resume=args.resume, seed=args.seed,
                          save_every=args.save_every, val_every=args.val_every, amp=args.amp, device=args.device,
-                         stage=args.stage, degradation=args.degradation, backbone=args.backbone,
-                         command=" ".join(["uirbench", *sys.argv[1:]]))
-    try:
-        summary = train(config)
-    except (ValueError, FileNotFoundError) as exc:
-        raise CLIError(str(exc)) from exc
+                         model_args=split_pairs(args.model_arg or []), command=command_line(args.argv))
+    summary = train(config)
     if int(os.environ.get("RANK", "0")) != 0:  # one report per distributed run
         return
     print(f"trained {args.model} ({args.preset}) to step {summary['steps']} in {summary['seconds']:.1f} s; final loss "
@@ -289,9 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=4, help="images per forward pass, grouped by size (default 4)")
     p.add_argument("--tile", type=int, help="restore images larger than this many px in overlapping tiles (default: whole images)")
     p.add_argument("--weights-dir", help="folder used as TORCH_HOME for pretrained metric weights (LPIPS AlexNet, FID Inception)")
-    p.add_argument("--top-k", type=int, help="uir-lora only: number of LoRAs composed per image (default: the checkpoint's)")
-    p.add_argument("--router", choices=["learned", "oracle", "clip"],
-                   help="uir-lora only: degradation router (default learned; oracle reads the manifest label; clip needs CLIP weights)")
+    p.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
+                   help="an inference option of the model, checked against its config; repeatable (uir-lora: top_k=N LoRAs "
+                        "per image, router=learned|oracle|clip; `uirbench list models` names the models)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("train", help="train a model on a generated dataset (accelerate: CPU, one GPU or many)",
@@ -313,10 +295,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-every", type=int, help="validation PSNR every N steps (default: steps/4)")
     p.add_argument("--amp", default="no", choices=["no", "bf16", "fp16"], help="mixed precision on GPU (default no)")
     p.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cpu (default) or cuda")
-    p.add_argument("--stage", help="uir-lora only: backbone, lora, router or all (default all)")
-    p.add_argument("--degradation", help="uir-lora --stage lora only: train the adapter of this degradation family")
-    p.add_argument("--backbone", help="uir-lora only: backbone hub id or folder for --preset paper (default stabilityai/sd-turbo; "
-                                      "offline: `huggingface-cli download stabilityai/sd-turbo --local-dir DIR` elsewhere, then DIR)")
+    p.add_argument("--model-arg", action="append", metavar="KEY=VALUE",
+                   help="a model-specific training option, checked by the model's trainer; repeatable. Baselines: a field of "
+                        "the model's config (e.g. width=32). uir-lora: stage=backbone|lora|router|all (default all), "
+                        "degradation=FAMILY (stage=lora: that adapter only), backbone=HUB_ID_OR_DIR (default "
+                        "stabilityai/sd-turbo for --preset paper; offline: `huggingface-cli download stabilityai/sd-turbo "
+                        "--local-dir DIR` elsewhere, then DIR)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("verify", help="check a dataset's pixels, manifests and fingerprint",
@@ -340,8 +324,10 @@ BUG_REPORT = "https://github.com/uirbench/uirbench/issues"
 def main(argv: list[str] | None = None) -> int:
     """Run one command. User errors: one line, exit 2. Anything else is a bug: one line asking for a
     report, exit 1; ``--debug`` (or ``UIRBENCH_DEBUG=1``) re-raises it with its traceback."""
+    argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = [a for a in argv if a != "--debug"]  # recorded as provenance (command_line)
     from uirbench.runtime import keep_freed_memory
 
     keep_freed_memory()
@@ -353,6 +339,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
         print(f"uirbench {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file the user named cannot be read or written (permissions, disk full, ...)
+        if debug:
+            raise
+        print(f"uirbench {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"uirbench {args.command}: interrupted", file=sys.stderr)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from uirbench.card import severity_label
+from uirbench.errors import UserError
 from uirbench.io import ImageError, read_image, to_numpy, to_tensor, write_bytes, write_image, write_json
 from uirbench.manifest import ManifestError, pixel_sha256, read_fingerprint, suite_identity
 from uirbench.progress import Progress
@@ -49,17 +50,16 @@ class EvaluateConfig:
     batch_size: int = 4
     tile: int | None = None
     weights_dir: str | None = None
-    top_k: int | None = None
-    router: str | None = None
+    model_args: tuple[tuple[str, str], ...] = ()
     command: str = ""
 
 
 def load_split(data: Path, split: str) -> list[dict[str, Any]]:
     if not (data / "suite.json").exists():
-        raise ValueError(f"--data {data}: not a uirbench dataset (no suite.json); create one with `uirbench generate --out {data}`")
+        raise UserError(f"--data {data}: not a uirbench dataset (no suite.json); create one with `uirbench generate --out {data}`")
     if not (data / split / "metadata.jsonl").exists():
         available = sorted(p.parent.name for p in data.glob("*/metadata.jsonl"))
-        raise ValueError(f"--split {split}: {data} has no finished split {split!r} (no {split}/metadata.jsonl); "
+        raise UserError(f"--split {split}: {data} has no finished split {split!r} (no {split}/metadata.jsonl); "
                          f"available: {', '.join(available) or 'none'}")
     from uirbench.verify import checked_manifests
 
@@ -94,37 +94,43 @@ def _check_output(restored: Any, inputs: Any, batch: list[dict[str, Any]], model
     import torch
 
     if restored.shape != inputs.shape:
-        raise ValueError(f"{model_name} returned shape {tuple(restored.shape)} for pair {batch[0]['input_file_name']} "
+        raise UserError(f"{model_name} returned shape {tuple(restored.shape)} for pair {batch[0]['input_file_name']} "
                          f"of shape {tuple(inputs.shape)}")
     bad = ~torch.isfinite(restored).flatten(1).all(dim=1)
     if bad.any():
-        raise ValueError(f"{model_name} returned NaN/inf for pair {batch[int(bad.nonzero()[0])]['input_file_name']}")
+        raise UserError(f"{model_name} returned NaN/inf for pair {batch[int(bad.nonzero()[0])]['input_file_name']}")
 
 
-def load_metrics(config: EvaluateConfig) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Instantiate the requested metrics up front, so missing weights fail before any model runs."""
-    import dataclasses
-
+def load_metrics(config: EvaluateConfig) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Instantiate the requested metrics up front, so missing weights fail before any model runs: (per-image
+    metrics, set-level metrics, notes). A run-wide convention reaches every metric that takes it; where a
+    requested metric cannot take a non-default one (LPIPS scores RGB also under --color-space y), a note says so."""
     import torch
 
-    from uirbench.metrics import InceptionFeatures
+    from uirbench.metrics import conventions_of, create_metric
     from uirbench.registry import METRICS
 
     if not config.metrics:
-        raise ValueError(f"--metrics: no metric selected; give a comma-separated list of {', '.join(METRICS.names())}")
+        raise UserError(f"--metrics: no metric selected; give a comma-separated list of {', '.join(METRICS.names())}")
     options = {"color_space": config.color_space, "crop_border": config.crop_border, "weights_dir": config.weights_dir}
-    per_image, set_level = {}, {}
+    flags = {"color_space": "--color-space", "crop_border": "--crop-border"}
+    defaults = {"color_space": "rgb", "crop_border": 0}
+    per_image, set_level, notes = {}, {}, []
     for name in config.metrics:
-        cls = METRICS.get(name)
-        if METRICS.meta(name).get("per_image"):
-            fields = {f.name for f in dataclasses.fields(cls)}
-            per_image[name] = cls(**{k: v for k, v in options.items() if k in fields})
-            if METRICS.meta(name).get("needs_weights"):
-                per_image[name].load(config.device)
+        taken = conventions_of(name)
+        metric = create_metric(name, **{k: v for k, v in options.items() if k in taken})
+        ignored = [f"{flags[k]} {v}" for k, v in options.items() if k in defaults and v != defaults[k] and k not in taken]
+        if ignored:
+            notes.append(f"{name} does not take {', '.join(ignored)}: it scores {metric.spec().get('color_space', 'RGB')} "
+                         "images as its spec in summary.json states")
+        if METRICS.spec(name).per_image:
+            per_image[name] = metric
+            if METRICS.spec(name).needs_weights:
+                metric.load(config.device)
         else:
-            set_level[name] = cls(extractor=InceptionFeatures(weights_dir=config.weights_dir))
-            set_level[name].features(torch.zeros(1, 3, 32, 32))  # loads and checks the weights now
-    return per_image, set_level
+            set_level[name] = metric
+            metric.features(torch.zeros(1, 3, 32, 32))  # loads and checks the weights now
+    return per_image, set_level, notes
 
 
 Restore = Callable[[list[dict[str, Any]], Any], tuple[Any, list[dict[str, Any]]]]
@@ -136,36 +142,38 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     import torch
 
     from uirbench import __version__
-    from uirbench.models import build_model, checkpoint_sha256, resolved_checkpoint
+    from uirbench.models import checkpoint_sha256, create_model, resolved_checkpoint
+    from uirbench.options import typed_options
+    from uirbench.registry import MODELS
     from uirbench.restorer import restore
 
     if config.batch_size < 1:
-        raise ValueError(f"--batch-size {config.batch_size}: must be >= 1")
+        raise UserError(f"--batch-size {config.batch_size}: must be >= 1")
     if config.device not in ("cpu", "cuda"):
-        raise ValueError(f"--device {config.device!r}: valid devices are cpu, cuda")
+        raise UserError(f"--device {config.device!r}: valid devices are cpu, cuda")
     if config.device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda: no CUDA device is available here; use --device cpu")
+        raise UserError("--device cuda: no CUDA device is available here; use --device cpu")
+    options = typed_options(MODELS.spec(config.model).options, dict(config.model_args), f"model {config.model!r}")
     data = Path(config.data)
     rows = load_split(data, config.split)
-    metrics = load_metrics(config)
-    options = {k: v for k, v in (("top_k", config.top_k), ("router", config.router)) if v is not None}
-    model = build_model(config.model, config.checkpoint, config.device, **options)
+    per_image, set_level, notes = load_metrics(config)
+    model = create_model(config.model, config.checkpoint, config.device, **options)
     out = Path(config.out or f"eval/{config.model}-{config.split}")
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if config.device == "cuda" else torch.autocast("cpu", enabled=False)
 
     def run_model(batch: list[dict[str, Any]], inputs: Any) -> tuple[Any, list[dict[str, Any]]]:
-        hint = [row["degradation"] for row in batch] if getattr(model, "uses_hint", False) else None
+        hint = [row["degradation"] for row in batch] if model.uses_hint else None
         t0 = time.perf_counter()
         try:
             with amp:
                 restored = restore(model, inputs, hint, tile=config.tile).float()
         except RuntimeError as exc:
-            raise ValueError(f"{config.model} failed on pairs {', '.join(r['input_file_name'] for r in batch)}: {exc}") from exc
+            raise UserError(f"{config.model} failed on pairs {', '.join(r['input_file_name'] for r in batch)}: {exc}") from exc
         if config.device == "cuda":
             torch.cuda.synchronize()
         seconds = (time.perf_counter() - t0) / len(batch)
         _check_output(restored, inputs, batch, config.model)
-        routing = getattr(model, "last_routing", None)
+        routing = model.last_routing
         extras = []
         for i, row in enumerate(batch):
             extra: dict[str, Any] = {"runtime_ms": seconds * 1e3}
@@ -179,7 +187,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     checkpoint = resolved_checkpoint(config.model, config.checkpoint)
     model_info = {"name": config.model, "options": options, "checkpoint": checkpoint,
                   "checkpoint_sha256": checkpoint_sha256(checkpoint), "parameters": int(sum(p.numel() for p in model.parameters()))}
-    records, summary, elapsed = score_restored(config, rows, metrics, run_model, model_info, desc=f"evaluate {config.model}")
+    records, summary, elapsed = score_restored(config, rows, (per_image, set_level), run_model, model_info, desc=f"evaluate {config.model}")
     summary.update({
         "runtime": {"device": _device_name(config.device), "seconds": round(elapsed, 3),
                     "images_per_second": round(len(rows) / elapsed, 3),
@@ -189,7 +197,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         "commands": provenance_commands(data, config.checkpoint, config.command),
     })
     _write_outputs(out, records, summary)
-    return {"out": str(out), "summary": summary}
+    return {"out": str(out), "summary": summary, "notes": notes}
 
 
 def provenance_commands(data: Path, checkpoint: str | None, command: str) -> list[str]:

@@ -3,31 +3,22 @@
 from __future__ import annotations
 
 import argparse
-import shlex
 from typing import Any
 
 from uirbench.leaderboard.entry import ENTRIES_DIR, LEADERBOARD_DIR
-
-
-def _command(words: list[Any]) -> str:
-    """The command line that reproduces a run (recorded in the entry), shell-quoted."""
-    return " ".join(shlex.quote(str(w)) for w in words)
+from uirbench.provenance import command_line
 
 
 def cmd_submit(args: argparse.Namespace) -> None:
-    from uirbench.cli import CLIError
-    from uirbench.leaderboard.entry import EntryError
     from uirbench.leaderboard.submit import SubmitConfig, submit
 
-    words = ["uirbench", "submit", args.restored, "--data", args.data, "--name", args.name]
+    # the entry records the command that reproduces its scores: where it was written (--entries, --replace) is not part of it
+    words = ["submit", args.restored, "--data", args.data, "--name", args.name]
     if args.split != "test":
         words += ["--split", args.split]
     config = SubmitConfig(restored=args.restored, data=args.data, name=args.name, split=args.split, entries=args.entries,
-                          replace=args.replace, command=_command(words))
-    try:
-        result = submit(config)
-    except (ValueError, EntryError, OSError) as exc:
-        raise CLIError(str(exc)) from exc
+                          replace=args.replace, command=command_line(words))
+    result = submit(config)
     overall = result["entry"]["results"]["overall"]
     scores = ", ".join(f"{m} {s['mean']:.4f} [{s['ci95'][0]:.4f}, {s['ci95'][1]:.4f}]" for m, s in overall.items())
     print(f"verified {result['entry']['submission']['images']} restored images; {scores}")
@@ -35,14 +26,9 @@ def cmd_submit(args: argparse.Namespace) -> None:
 
 
 def cmd_leaderboard_build(args: argparse.Namespace) -> None:
-    from uirbench.cli import CLIError
     from uirbench.leaderboard.build import build
-    from uirbench.leaderboard.entry import EntryError
 
-    try:
-        written = build(args.entries, args.out)
-    except (ValueError, EntryError, OSError) as exc:
-        raise CLIError(str(exc)) from exc
+    written = build(args.entries, args.out)
     print(f"wrote {len(written)} files to {args.out} (README.md, index.html, tables/, figures/)")
 
 

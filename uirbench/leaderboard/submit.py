@@ -286,7 +286,7 @@ def submit(config: SubmitConfig) -> dict[str, Any]:
         return to_tensor(images), [{} for _ in batch]
 
     model = {"name": config.name, "checkpoint": None, "checkpoint_sha256": None, "parameters": None}
-    _, summary, _ = score_restored(evaluation, rows, load_metrics(evaluation), read_submitted, model, desc=f"submit {config.name}")
+    _, summary, _ = score_restored(evaluation, rows, load_metrics(evaluation)[:2], read_submitted, model, desc=f"submit {config.name}")
     summary["runtime"] = {"device": "not measured (scored from submitted images)"}
     summary["versions"] = {"uirbench": __version__}
     entry = entry_from_summary(summary, config.name, commands=provenance_commands(Path(config.data), None, config.command),
