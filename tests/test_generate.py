@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -60,6 +59,7 @@ def test_single_run_is_complete_and_verifies(reference):
     assert result["problems"] == [] and result["fingerprint"] == summary["fingerprint"]
 
 
+@pytest.mark.slow
 def test_bytes_independent_of_workers_and_shards(photo_dir, reference, tmp_path):
     ref_out, _ = reference
     two = tmp_path / "two"
@@ -73,20 +73,31 @@ def test_bytes_independent_of_workers_and_shards(photo_dir, reference, tmp_path)
         assert _tree(out) == expected
 
 
+KILL_AFTER_ROWS = """
+import os, signal, sys
+import uirbench.journal as journal
+append = journal.Journal.append
+def killing_append(self, records):  # die right after the Nth image's rows reach the journal
+    append(self, records)
+    self.appended = getattr(self, "appended", 0) + 1
+    if self.appended == int(os.environ["KILL_AFTER_IMAGES"]):
+        os.kill(os.getpid(), signal.SIGKILL)
+journal.Journal.append = killing_append
+from uirbench.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+@pytest.mark.slow
 def test_resume_after_kill_equals_uninterrupted(photo_dir, reference, tmp_path):
     ref_out, _ = reference
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "uirbench.cli", "generate", "--source", str(photo_dir), "--out", str(out), "--limit", "3"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    journal = out / ".rows" / "shard-0-of-1.jsonl"
-    deadline = time.time() + 120
-    while time.time() < deadline and (not journal.exists() or journal.stat().st_size == 0):
-        time.sleep(0.05)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert not (out / "fingerprint.json").exists(), "the run finished before it could be killed"
-    leftovers = [p for p in out.rglob("*.tmp")]
-    for p in leftovers:  # a temp file may survive a kill -9, but never under a final name
+    args = ["generate", "--source", str(photo_dir), "--out", str(out), "--limit", "3"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "KILL_AFTER_IMAGES": "1"}
+    killed = subprocess.run([sys.executable, "-c", KILL_AFTER_ROWS, *args], capture_output=True, env=env, timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert not (out / "fingerprint.json").exists()
+    for p in out.rglob("*.tmp"):  # a temp file may survive a kill -9, but never under a final name
         assert p.name.startswith(".")
     summary = _gen(photo_dir, out)
     assert summary["complete"] and summary["pairs_already_present"] > 0

@@ -245,7 +245,7 @@ def test_more_layers_and_higher_severity_change_more(small_image):
 def test_rain_spatial_parameters_scale_with_image_size(astronaut):
     big = Rain(severity=3).sample(np.random.default_rng(0), astronaut)
     small = Rain(severity=3).sample(np.random.default_rng(0), np.ascontiguousarray(astronaut[::2, ::2]))
-    for b, s in zip(big["layers"], small["layers"]):
+    for b, s in zip(big["layers"], small["layers"], strict=True):
         assert s["length"] == pytest.approx(b["length"] / 2) and s["width"] == pytest.approx(b["width"] / 2)
         assert s["density"] == pytest.approx(b["density"] * 4)  # same number of streaks per image
         assert s["angle_deg"] == b["angle_deg"] and s["intensity"] == b["intensity"]

@@ -272,11 +272,11 @@ def merged_reference(model, names, row) -> torch.nn.Module:
     with torch.no_grad():
         for _, layer in ref.named_modules():
             if isinstance(layer, (lora.MixLinear, lora.MixConv2d)):
-                for n, s in zip(names, row.tolist()):
+                for n, s in zip(names, row.tolist(), strict=True):
                     layer.scaling[n] *= s
                 layer.merge(adapter_names=list(names))
             elif isinstance(layer, lora.DeltaConv2d):
-                for n, s in zip(names, row.tolist()):
+                for n, s in zip(names, row.tolist(), strict=True):
                     layer.base_layer.weight += s * layer.delta_weight[n]
                     layer.base_layer.bias += s * layer.delta_bias[n]
     return ref
