@@ -219,7 +219,7 @@ def _train(*args: str) -> None:
 
 @pytest.fixture(scope="module")
 def trained(tiny_dataset, tmp_path_factory):
-    """`--stage backbone` then the blur adapter, 2 steps each, on the real tiny dataset."""
+    """`--model-arg stage=backbone` then the blur adapter, 2 steps each, on the real tiny dataset."""
     out = tmp_path_factory.mktemp("uir") / "run"
     _train("--data", str(tiny_dataset), "--out", str(out), "--model-arg", "stage=backbone", "--steps", "2")
     _train("--data", str(tiny_dataset), "--out", str(out), "--model-arg", "stage=lora", "--model-arg", "degradation=blur", "--steps", "2")

@@ -4,7 +4,7 @@ A restorer is a ``torch.nn.Module`` whose ``forward(x, degradation_hint=None)`` 
 float32 RGB batch in [0, 1] to a restored batch of the same shape, approximately in [0, 1]
 (``restore`` clamps). ``degradation_hint``
 is an optional list (one entry per image) of degradation names from the manifest; only
-oracle-label models (``classical``, UIR-LoRA with ``--router oracle``) read it.
+oracle-label models (``classical``, UIR-LoRA with ``--model-arg router=oracle``) read it.
 
 ``restore`` is the one inference entry point: it pads to the model's ``size_multiple``, tiles
 images larger than ``tile`` with overlapping, linearly blended tiles, and clamps the output.

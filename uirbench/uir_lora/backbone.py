@@ -346,7 +346,7 @@ def _load_pretrained(source: str) -> OneStepRestorer:
         where = "offline (HF_HUB_OFFLINE is set)" if _hub_offline() else "from the Hugging Face hub or disk"
         raise BackboneError(
             f"cannot load backbone {source!r} {where}: {exc}\nProvide the weights: on a machine with internet run "
-            f"`huggingface-cli download {DEFAULT_SOURCE} --local-dir DIR`, copy DIR here and pass `--backbone DIR` "
+            f"`huggingface-cli download {DEFAULT_SOURCE} --local-dir DIR`, copy DIR here and pass `--model-arg backbone=DIR` "
             "(a folder with vae/, unet/, text_encoder/ and tokenizer/ subfolders), or pre-train a small backbone offline: "
             "`uirbench train --model uir-lora --preset tiny`") from exc
     config = BackboneConfig(vae={}, unet={}, prompt_length=tokenizer.model_max_length)

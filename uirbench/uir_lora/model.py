@@ -16,7 +16,7 @@ Checkpoint folder (``save_checkpoint`` / ``from_checkpoint``)::
                                (``uirbench.checksums``); loading checks it first and refuses a damaged checkpoint
 
 Adapters are independent files: a new family is added by training its adapter alone; the learned
-router must then be retrained (``--stage router``, minutes) to know the new family, or use the
+router must then be retrained (``--model-arg stage=router``, minutes) to know the new family, or use the
 oracle router.
 """
 

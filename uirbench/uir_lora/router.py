@@ -133,7 +133,7 @@ def oracle_weights(hints: list[str] | None, families: tuple[str, ...], top_k: in
 
     if hints is None:
         raise UserError("router 'oracle' needs the degradation names of the batch (degradation_hint); "
-                         "use --router learned to route from the image alone")
+                         "use --model-arg router=learned to route from the image alone")
     rows = []
     for hint in hints:
         true = families_of(hint)
@@ -174,7 +174,7 @@ class ClipRouter(nn.Module):
                 f"clip router: cannot load CLIP weights {source!r}{' (HF_HUB_OFFLINE is set)' if local_only else ''}: {exc}\n"
                 f"Provide them: on a machine with internet run `huggingface-cli download {CLIP_SOURCE}` (fills the Hugging "
                 "Face cache; copy ~/.cache/huggingface here) or save CLIPModel/CLIPProcessor to a folder and pass it as "
-                "ClipRouter(source=DIR); or use --router learned (no weights needed)") from exc
+                "ClipRouter(source=DIR); or use --model-arg router=learned (no weights needed)") from exc
         for p in self.model.parameters():
             p.requires_grad_(False)
         self.families = tuple(families)
