@@ -18,14 +18,24 @@ def test_plain_lines_with_rate_and_eta(capsys):
     assert "\r" not in "".join(lines)
 
 
-def test_quiet_between_intervals_and_silent_on_error(capsys):
+def test_first_estimate_at_once_then_quiet_between_intervals_and_on_error(capsys):
     try:
         with Progress(10, "pair", "generate", every=3600.0) as bar:
+            bar.update(2)
             bar.update(2)
             raise KeyError("boom")
     except KeyError:
         pass
-    assert capsys.readouterr().err == ""
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and re.fullmatch(r"generate: 2/10 pair \(20%\), [0-9.]+ pair/s, ETA \d+ s", lines[0]), lines
+
+
+def test_postfix_values_follow_the_rate(capsys):
+    with Progress(3, "step", "train x", every=0.0) as bar:
+        bar.postfix(loss="0.0412", lr="2.00e-03")
+        bar.update(3)
+    assert re.search(r"train x: 3/3 step \(100%\), [0-9.]+ step/s, loss 0.0412, lr 2.00e-03, \d+ s elapsed",
+                     capsys.readouterr().err)
 
 
 def test_durations_read_naturally():
@@ -35,3 +45,12 @@ def test_durations_read_naturally():
 def test_evaluate_reports_progress_on_a_non_terminal(tiny_dataset, tmp_path, capsys):
     assert main(["evaluate", "--model", "identity", "--data", str(tiny_dataset), "--out", str(tmp_path / "e")]) == 0
     assert re.search(r"evaluate identity: (\d+)/\1 img \(100%\)", capsys.readouterr().err)
+
+
+def test_training_reports_steps_loss_and_eta_on_a_non_terminal(tiny_dataset, tmp_path, capsys):
+    args = ["train", "--model", "nafnet", "--data", str(tiny_dataset), "--out", str(tmp_path / "run"), "--steps", "3",
+            "--batch-size", "2", "--patch", "32"]
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert re.search(r"train nafnet: 1/3 step \(33%\), [0-9.]+ step/s, loss [0-9.]+, lr [0-9.e+-]+, ETA \d+ s", err), err
+    assert re.search(r"train nafnet: 3/3 step \(100%\)", err), err

@@ -39,6 +39,7 @@ import torch
 from uirbench import checksums
 from uirbench.errors import CheckpointError, UserError
 from uirbench.io import write_json
+from uirbench.progress import Progress
 from uirbench.recipes import Recipe
 from uirbench.runs import STATE_DIR, saved_states
 
@@ -233,7 +234,6 @@ def run(task: Task, recipe: Recipe, engine: EngineConfig) -> dict[str, Any]:
     """Train ``task`` with ``recipe``; resumable; returns a summary (steps, final loss, seconds, out)."""
     from accelerate import Accelerator
     from accelerate.utils import DistributedDataParallelKwargs
-    from tqdm import tqdm
 
     out = Path(engine.out)
     if engine.amp not in ("no", "bf16", "fp16"):
@@ -272,8 +272,8 @@ def run(task: Task, recipe: Recipe, engine: EngineConfig) -> dict[str, Any]:
     if local_batch * accelerator.num_processes != recipe.batch_size:
         raise UserError(f"--batch-size {recipe.batch_size} is not divisible by the {accelerator.num_processes} processes")
     start, t0, last_loss = counter.step, time.perf_counter(), float("nan")
-    bar = tqdm(total=recipe.steps, initial=start, unit="step", desc=f"train {task.name}", disable=not accelerator.is_main_process or None,
-               dynamic_ncols=True)
+    bar = Progress(recipe.steps, "step", f"train {task.name}", initial=start, enabled=accelerator.is_main_process)
+    finished = False
     try:
         module.train()
         for step in range(start, recipe.steps):
@@ -294,7 +294,7 @@ def run(task: Task, recipe: Recipe, engine: EngineConfig) -> dict[str, Any]:
             # bookkeeping: the loss averaged over ranks, shown and logged every log_every steps
             last_loss = float(accelerator.reduce(loss.detach(), reduction="mean"))
             lr = scheduler.get_last_lr()[0]
-            bar.set_postfix(loss=f"{last_loss:.4f}", lr=f"{lr:.2e}")
+            bar.postfix(loss=f"{last_loss:.4f}", lr=f"{lr:.2e}")
             bar.update(1)
             if _due(counter.step, engine.log_every, recipe.steps):
                 logger.log(counter.step, {"loss": last_loss, "lr": lr, "seconds": round(time.perf_counter() - t0, 3)})
@@ -306,8 +306,9 @@ def run(task: Task, recipe: Recipe, engine: EngineConfig) -> dict[str, Any]:
             # checkpoint: the model first, then the full state, so a state exists only once its model is complete
             if _due(counter.step, engine.save_every, recipe.steps):
                 _checkpoint(task, module, accelerator, ema, out, counter.step, engine, recipe)
+        finished = True
     finally:
-        bar.close()
+        bar.close(finished)
         logger.close()
     return {"out": str(out), "steps": counter.step, "resumed_from": start, "loss": last_loss,
             "seconds": round(time.perf_counter() - t0, 2)}
