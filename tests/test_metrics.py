@@ -312,3 +312,16 @@ def test_weights_dir_after_pyiqa_import_raises(tmp_path):
     for metric in (LPIPS(weights_dir=str(tmp_path)), InceptionFeatures(weights_dir=str(tmp_path))):
         with pytest.raises(UserError, match="pyiqa was already imported"):
             metric.load()
+
+
+def test_without_pyiqa_the_perceptual_metrics_say_how_to_install_it(tmp_path):
+    """The default install leaves pyiqa out (non-commercial licence): asking for lpips or fid names the extra."""
+    script = ("import sys, importlib.util\n_find = importlib.util.find_spec\n"  # what an install without the extra sees
+              "importlib.util.find_spec = lambda name, *a: None if name.split('.')[0] == 'pyiqa' else _find(name, *a)\n"
+              "from uirbench.cli import main\n"
+              f"sys.exit(main(['evaluate', '--model', 'identity', '--data', {str(tmp_path)!r}, '--metrics', sys.argv[1]]))\n")
+    for metric in ("lpips", "fid"):
+        result = subprocess.run([sys.executable, "-c", script, metric], capture_output=True, text=True,
+                                env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+        assert result.returncode == 2, result.stderr
+        assert "needs the optional package pyiqa" in result.stderr and "pip install 'uirbench[perceptual]'" in result.stderr

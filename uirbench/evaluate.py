@@ -154,9 +154,9 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     if config.device == "cuda" and not torch.cuda.is_available():
         raise UserError("--device cuda: no CUDA device is available here; use --device cpu")
     options = typed_options(MODELS.spec(config.model).options, dict(config.model_args), f"model {config.model!r}")
+    per_image, set_level, notes = load_metrics(config)  # before the data: missing weights fail at once
     data = Path(config.data)
     rows = load_split(data, config.split)
-    per_image, set_level, notes = load_metrics(config)
     model = create_model(config.model, config.checkpoint, config.device, **options)
     out = Path(config.out or f"eval/{config.model}-{config.split}")
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if config.device == "cuda" else torch.autocast("cpu", enabled=False)

@@ -25,7 +25,7 @@ import torch
 
 from uirbench.errors import UserError
 from uirbench.metrics.base import check_images
-from uirbench.metrics.weights import FID_INCEPTION, require, torch_home
+from uirbench.metrics.weights import FID_INCEPTION, require, require_pyiqa, torch_home
 from uirbench.registry import METRICS
 
 FeatureExtractor = Callable[[torch.Tensor], "np.ndarray | torch.Tensor"]
@@ -114,6 +114,7 @@ def _same_dim(a: np.ndarray, b: np.ndarray) -> None:
 
 @lru_cache(maxsize=4)
 def _inception(weights_dir: str | None, device: str) -> torch.nn.Module:
+    require_pyiqa("InceptionFeatures (fid, kid)")
     with torch_home(weights_dir):
         require((FID_INCEPTION,), weights_dir, "InceptionFeatures (fid, kid)")
         from pyiqa.archs.inception import InceptionV3

@@ -19,12 +19,13 @@ from typing import Any
 import torch
 
 from uirbench.metrics.base import check_pair
-from uirbench.metrics.weights import ALEXNET, LPIPS_ALEX_LINEAR, require, torch_home
+from uirbench.metrics.weights import ALEXNET, LPIPS_ALEX_LINEAR, require, require_pyiqa, torch_home
 from uirbench.registry import METRICS
 
 
 @lru_cache(maxsize=4)
 def _lpips_model(weights_dir: str | None, device: str) -> torch.nn.Module:
+    require_pyiqa("lpips")
     with torch_home(weights_dir):
         paths = require((LPIPS_ALEX_LINEAR, ALEXNET), weights_dir, "lpips")
         import pyiqa

@@ -95,6 +95,19 @@ def store_dir(store: str, weights_dir: str | os.PathLike[str] | None) -> Path:
     return hub_dir(weights_dir) / "pyiqa"
 
 
+PERCEPTUAL_EXTRA = "pip install 'uirbench[perceptual]'"
+
+
+def require_pyiqa(what: str) -> None:
+    """Raise a UserError saying how to install pyiqa, the optional package behind LPIPS and the FID/KID
+    Inception features (PolyForm Noncommercial licence, hence not in the default install)."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyiqa") is None:
+        raise UserError(f"{what} needs the optional package pyiqa (licence: PolyForm Noncommercial 1.0), which the default "
+                        f"install leaves out: {PERCEPTUAL_EXTRA} (or `pip install pyiqa`)")
+
+
 @contextlib.contextmanager
 def torch_home(weights_dir: str | os.PathLike[str] | None) -> Iterator[None]:
     """Within this context ``TORCH_HOME = weights_dir`` (None: unchanged): check weights, import pyiqa
@@ -114,14 +127,14 @@ def torch_home(weights_dir: str | os.PathLike[str] | None) -> Iterator[None]:
     try:
         if Path(torch.hub.get_dir()).resolve() != Path(home) / "hub":
             raise UserError(f"torch.hub.set_dir({torch.hub.get_dir()!r}) was called in this process and overrides "
-                               f"weights_dir={home!r}; use weights_dir=None to load from the hub folder set there")
+                            f"weights_dir={home!r}; use weights_dir=None to load from the hub folder set there")
         if "pyiqa" in sys.modules:  # else pyiqa, imported inside this context, takes our TORCH_HOME
             from pyiqa.utils.download_util import DEFAULT_CACHE_DIR
 
             if Path(DEFAULT_CACHE_DIR).resolve() != Path(home) / "hub" / "pyiqa":
                 raise UserError(f"pyiqa was already imported and looks for weights in {DEFAULT_CACHE_DIR}, not under "
-                                   f"weights_dir={home!r}: pyiqa fixes its folder when first imported. Pass weights_dir "
-                                   "(or set TORCH_HOME) before anything imports pyiqa, or use weights_dir=None")
+                                f"weights_dir={home!r}: pyiqa fixes its folder when first imported. Pass weights_dir "
+                                "(or set TORCH_HOME) before anything imports pyiqa, or use weights_dir=None")
         yield
     finally:
         if previous is None:
