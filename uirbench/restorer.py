@@ -147,7 +147,7 @@ def _blend_window(tile_h: int, tile_w: int, overlap: int, device: torch.device) 
     return ramp(tile_h)[:, None] * ramp(tile_w)[None, :]
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def restore(model: Restorer, x: torch.Tensor, degradation_hint: list[str] | None = None, *, tile: int | None = None,
             overlap: int = 32) -> torch.Tensor:
     """Restore an NCHW [0, 1] batch; images larger than ``tile`` are processed in blended tiles.
