@@ -11,6 +11,7 @@ import importlib
 import math
 import time
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -241,3 +242,14 @@ def test_paper_preset_forward(name):
     with torch.no_grad():
         y = model(x)
     assert y.shape == x.shape and torch.isfinite(y).all()
+
+
+def test_classical_passes_labels_it_has_no_filter_for(small_image):
+    """Imported sets carry labels outside uirbench's families (CDD-11's snow): no filter, the run goes on."""
+    from uirbench.baselines.classical import Classical, restore_classical
+    from uirbench.io import to_numpy, to_tensor
+
+    x = to_tensor(small_image)
+    model = Classical()
+    assert torch.equal(model(x, ["snow"]), x)
+    assert np.array_equal(to_numpy(model(x, ["haze+snow"]))[0], restore_classical(small_image, ["haze"]))

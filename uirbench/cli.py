@@ -312,9 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "the folder must match, e.g. the one a leaderboard board lists")
     p.set_defaults(func=cmd_verify)
 
+    from uirbench.external.commands import add_commands as add_external_commands
     from uirbench.leaderboard.commands import add_commands
 
     add_commands(sub)
+    add_external_commands(sub)  # import, protocol
     return parser
 
 

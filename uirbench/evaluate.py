@@ -74,7 +74,7 @@ def _batches(rows: list[dict[str, Any]], batch_size: int) -> list[list[dict[str,
     return [group[i:i + batch_size] for group in by_size.values() for i in range(0, len(group), batch_size)]
 
 
-def _read_pair(split_dir: Path, row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def read_pair(split_dir: Path, row: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
     """The (degraded, clean) images of a row, checked against the manifest's pixel hashes."""
     pair = []
     for key in ("input", "target"):
@@ -189,14 +189,14 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
                   "checkpoint_sha256": checkpoint_sha256(checkpoint), "parameters": int(sum(p.numel() for p in model.parameters()))}
     records, summary, elapsed = score_restored(config, rows, (per_image, set_level), run_model, model_info, desc=f"evaluate {config.model}")
     summary.update({
-        "runtime": {"device": _device_name(config.device), "seconds": round(elapsed, 3),
+        "runtime": {"device": device_name(config.device), "seconds": round(elapsed, 3),
                     "images_per_second": round(len(rows) / elapsed, 3),
                     "mean_ms_per_image": float(np.mean([r["runtime_ms"] for r in records]))},
         "versions": {"uirbench": __version__, "torch": torch.__version__},
         "command": config.command,
         "commands": provenance_commands(data, config.checkpoint, config.command),
     })
-    _write_outputs(out, records, summary)
+    write_outputs(out, records, summary)
     return {"out": str(out), "summary": summary, "notes": notes}
 
 
@@ -236,7 +236,7 @@ def score_restored(config: EvaluateConfig, rows: list[dict[str, Any]], metrics: 
     start = time.perf_counter()
     with Progress(len(rows), "img", desc) as bar:
         for batch in _batches(rows, config.batch_size):
-            pairs = [_read_pair(split_dir, row) for row in batch]
+            pairs = [read_pair(split_dir, row) for row in batch]
             inputs = to_tensor([p[0] for p in pairs]).to(config.device)
             targets = to_tensor([p[1] for p in pairs]).to(config.device)
             restored, extras = restore(batch, inputs)
@@ -264,7 +264,7 @@ def score_restored(config: EvaluateConfig, rows: list[dict[str, Any]], metrics: 
     return records, summary, elapsed
 
 
-def _device_name(device: str) -> str:
+def device_name(device: str) -> str:
     import platform
 
     import torch
@@ -307,7 +307,7 @@ def _set_level(metrics: dict[str, Any], features: dict[str, dict[tuple[str, str]
     return out
 
 
-def _write_outputs(out: Path, records: list[dict[str, Any]], summary: dict[str, Any]) -> None:
+def write_outputs(out: Path, records: list[dict[str, Any]], summary: dict[str, Any]) -> None:
     import io
 
     import pandas as pd

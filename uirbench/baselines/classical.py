@@ -25,7 +25,7 @@ import torch
 from uirbench.degradations import families, to_linear, to_srgb8
 from uirbench.errors import UserError
 from uirbench.io import to_numpy, to_tensor
-from uirbench.registry import MODELS
+from uirbench.registry import DEGRADATIONS, MODELS
 from uirbench.restorer import Restorer
 
 ORDER = ("jpeg", "noise", "lowlight", "blur", "rain", "haze")
@@ -115,6 +115,13 @@ def restore_classical(image: np.ndarray, labels: list[str]) -> np.ndarray:
     return out
 
 
+def _known_families(label: str) -> list[str]:
+    """The uirbench families of a manifest label; a label outside them (CDD-11's snow, an imported set's own
+    names) gets no filter for that part, so the image passes through unchanged rather than stopping the run."""
+    parts = [part for part in label.split("+") if part in DEGRADATIONS]
+    return families("+".join(parts)) if parts else []
+
+
 @MODELS.register("classical", kind="baseline", paper="oracle-label classical filters (see module docstring)")
 class Classical(Restorer):
     """Per-family classical filters chosen by the oracle degradation label (NLM, DCP, gain+NLM, unsharp, ...)."""
@@ -126,5 +133,5 @@ class Classical(Restorer):
             raise UserError("classical is an oracle-label baseline: it needs one degradation label per image "
                              "(evaluate passes the manifest's `degradation` column)")
         images = to_numpy(x.clamp(0, 1))
-        restored = [restore_classical(img, families(label)) for img, label in zip(images, degradation_hint, strict=True)]
+        restored = [restore_classical(img, _known_families(label)) for img, label in zip(images, degradation_hint, strict=True)]
         return torch.cat([to_tensor(r) for r in restored]).to(x.device)
