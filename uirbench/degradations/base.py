@@ -26,6 +26,7 @@ with elementwise multiply/add in a fixed order, and scalar transcendentals use P
 
 from __future__ import annotations
 
+import functools
 import inspect
 import math
 from dataclasses import dataclass
@@ -165,8 +166,13 @@ class Degradation:
 
     @classmethod
     def param_names(cls) -> list[str]:
-        sig = inspect.signature(cls.apply)
-        return [p for p in sig.parameters if p not in ("image", "depth")]
+        return list(_param_names(cls))
+
+
+@functools.cache
+def _param_names(cls: type[Degradation]) -> tuple[str, ...]:
+    """Parameter names of ``cls.apply``, read once per class (``inspect.signature`` costs more than the rest of a replay's checks)."""
+    return tuple(p for p in inspect.signature(cls.apply).parameters if p not in ("image", "depth"))
 
 
 def check_param_names(cls: type[Degradation], params: dict[str, Any]) -> None:
@@ -250,9 +256,27 @@ def to_srgb8(linear: np.ndarray) -> np.ndarray:
 
     ``to_srgb8(to_linear(x)) == x`` exactly for every uint8 value.
     """
-    idx = np.multiply(linear, _ENCODE_BINS, dtype=np.float32)
-    np.clip(idx, 0, _ENCODE_BINS - 1, out=idx)
-    return np.take(_TO_SRGB8, idx.astype(np.uint16))
+    return srgb8_from_bins(np.multiply(linear, _ENCODE_BINS, dtype=np.float32))
+
+
+def srgb8_from_bins(bins: np.ndarray) -> np.ndarray:
+    """:func:`to_srgb8` of float32 linear light already multiplied by ``_ENCODE_BINS`` (clipped in place).
+
+    For callers that can fold the exact power-of-two scale into an earlier step (a kernel, a cast),
+    saving a pass: ``srgb8_from_bins(x * 2**16) == to_srgb8(x)`` bit for bit.
+    """
+    np.clip(bins, 0, _ENCODE_BINS - 1, out=bins)
+    return np.take(_TO_SRGB8, bins.astype(np.uint16))
+
+
+def add_round_uint8(values: np.ndarray, image: np.ndarray) -> np.ndarray:
+    """``round_to_uint8(values + image)`` for float32 ``values`` (|values| < 2^31) and a uint8 ``image`` of the
+    same HxW[x3] shape, in one OpenCV pass: the float32 sum, rounded half to even and saturated to [0, 255].
+
+    Both operands must be float32: given a uint8 operand, ``cv2.add`` sums in float64, which rounds
+    differently at sums that float32 rounds onto a half.
+    """
+    return cv2.add(values, image.astype(np.float32), dtype=cv2.CV_8U)
 
 
 def round_to_uint8(values: np.ndarray) -> np.ndarray:

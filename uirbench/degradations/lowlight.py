@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from uirbench.degradations.base import (
@@ -136,9 +137,9 @@ class LowLightCompat(Degradation):
             return image.copy()
         # The curve depends on the 8-bit value only: evaluate it once per level (in DN), then look up.
         curve = 255.0 * beta * (alpha * np.arange(256) / 255.0) ** gamma
-        dark = np.take(curve.astype(np.float32), image)
-        if sigma > 0:
-            noise = field_rng(seed).standard_normal(image.shape, dtype=np.float32)
-            noise *= np.float32(sigma)
-            dark += noise
-        return round_to_uint8(dark)
+        dark = cv2.LUT(image, curve.astype(np.float32))
+        if sigma == 0:
+            return round_to_uint8(dark)
+        noise = field_rng(seed).standard_normal(image.shape, dtype=np.float32)
+        noise *= np.float32(sigma)
+        return cv2.add(noise, dark, dtype=cv2.CV_8U)  # the float32 sum, rounded half to even and saturated
