@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sys
 import time
 from collections.abc import Iterator
@@ -136,6 +137,31 @@ def plan(suite: Suite, chosen: list[SourceItem], shard: tuple[int, int]) -> list
     return tasks
 
 
+TASKS_PER_WORKER = 4
+"""A pool's tasks are cut to cost at most 1/(TASKS_PER_WORKER x workers) of the run (see :func:`pool_tasks`)."""
+
+
+def pool_tasks(tasks: list[ImageTask], pixels: dict[str, int], workers: int) -> list[ImageTask]:
+    """``tasks`` cut and ordered for a pool of ``workers`` processes, most expensive first.
+
+    A task's cost is estimated as pairs x pixels of its image. An image whose pairs cost more than
+    1/(TASKS_PER_WORKER x workers) of the run is split into tasks of at most that cost (one pair, if
+    a pair costs more), taking its pairs in turn so that each task holds a mix of cheap and costly
+    degradations. Every task of an image reads it and makes sure its target (and depth map) is
+    written: milliseconds, against the seconds of its pairs. Largest first: the tasks still running
+    when the queue empties are short, so no worker idles long at the end.
+    """
+    def size(task: ImageTask) -> int:
+        return max(pixels.get(task.item.image_id, 0), 1)
+
+    share = sum(len(t.pairs) * size(t) for t in tasks) / (TASKS_PER_WORKER * workers)
+    cut = []
+    for task in tasks:
+        parts = math.ceil(len(task.pairs) / max(1, int(share // size(task))))
+        cut += [replace(task, pairs=task.pairs[i::parts]) for i in range(parts)]
+    return sorted(cut, key=lambda t: len(t.pairs) * size(t), reverse=True)
+
+
 # -- worker side ------------------------------------------------------------------------------
 _WORKER: dict[str, Any] = {}
 
@@ -160,7 +186,8 @@ def _write_once(path: Path, data: bytes) -> str:
 
 
 def process_image(task: ImageTask) -> dict[str, Any]:
-    """Generate the pairs of one clean image; returns manifest rows, or the reason it was refused."""
+    """Generate the pairs of one task (a clean image, all or some of its pairs); returns manifest rows, or
+    the reason the image was refused."""
     from uirbench.degradations import create, families
 
     out, suite, seed = _WORKER["out"], _WORKER["suite"], _WORKER["seed"]
@@ -186,6 +213,7 @@ def process_image(task: ImageTask) -> dict[str, Any]:
         depth = read_depth(split_dir / depth_name)
     # per pair: params from the pair's own generator (independent of order and workers), the track's overrides pinned
     # on top, rendered through replay (the path users re-run from the manifest), so the stored bytes replay exactly
+    quality = InputQuality(image)
     rows = []
     for spec in task.pairs:
         input_name = f"input/{spec.pair_id}.png"
@@ -205,37 +233,59 @@ def process_image(task: ImageTask) -> dict[str, Any]:
             "depth_map": depth_name or "", "input_sha256": hashlib.sha256(data).hexdigest(), "target_sha256": target_sha,
             "input_pixels": pixel_sha256(degraded), "target_pixels": target_pixels,
             "height": int(image.shape[0]), "width": int(image.shape[1]), "source": item.origin, "license": item.license,
-            **input_quality(image, degraded),
+            **quality(degraded),
         })
     return {"image_id": item.image_id, "split": task.split, "rows": rows}
 
 
-def input_quality(clean: np.ndarray, degraded: np.ndarray) -> dict[str, float]:
-    """PSNR (and SSIM) of a degraded input against its clean target, the card's difficulty numbers.
+class InputQuality:
+    """PSNR and SSIM of degraded inputs against one clean target, the card's difficulty numbers.
 
-    Conventions: RGB, no crop, data range 1 (``uirbench.card.CONVENTION``).
+    Conventions: RGB, no crop, data range 1 (``uirbench.card.CONVENTION``). The target's tensors are
+    made once per image. The numbers are those of ``compute_per_image(("psnr", "ssim"),
+    to_tensor(degraded), to_tensor(clean))`` to the last bit: PSNR scores the same NCHW tensors, SSIM
+    channels-last ones (the same values, in the layout ``ssim_per_image`` filters in, so its reordering
+    copy is skipped); ``tests/test_generate_speed_paths.py`` checks this.
     """
-    import torch
 
-    from uirbench.io import to_tensor
-    from uirbench.metrics import fidelity  # noqa: F401  (registers psnr, ssim)
-    from uirbench.metrics.base import compute_per_image
+    def __init__(self, clean: np.ndarray) -> None:
+        from uirbench.io import to_tensor
+        from uirbench.metrics.base import create_metric
 
-    with torch.inference_mode():
-        scores = compute_per_image(("psnr", "ssim"), to_tensor(degraded), to_tensor(clean))
-    return {"input_psnr": float(scores["psnr"][0]), "input_ssim": float(scores["ssim"][0])}
+        self._psnr, self._ssim = create_metric("psnr"), create_metric("ssim")
+        self._clean = to_tensor(clean, channels_last=True)
+        self._clean_nchw = self._clean.contiguous()
+
+    def __call__(self, degraded: np.ndarray) -> dict[str, float]:
+        import torch
+
+        from uirbench.io import to_tensor
+
+        with torch.inference_mode():
+            x = to_tensor(degraded, channels_last=True)
+            psnr, ssim = self._psnr(x.contiguous(), self._clean_nchw), self._ssim(x, self._clean)
+        return {"input_psnr": float(psnr[0]), "input_ssim": float(ssim[0])}
+
+
+def input_quality(clean: np.ndarray, degraded: np.ndarray) -> dict[str, float]:
+    """PSNR and SSIM of one degraded input against its clean target (see :class:`InputQuality`)."""
+    return InputQuality(clean)(degraded)
 
 
 # -- main side --------------------------------------------------------------------------------
-def source_images(items: list[SourceItem]) -> dict[str, str | None]:
-    """Image id -> pixel hash of each chosen source image (None if it cannot be read: the run reports it)."""
-    pixels: dict[str, str | None] = {}
+def source_images(items: list[SourceItem]) -> tuple[dict[str, str | None], dict[str, int]]:
+    """Image id -> pixel hash of each chosen source image (None if it cannot be read: the run reports it),
+    and image id -> its number of pixels (0 if unreadable; :func:`pool_tasks` balances workers with it)."""
+    hashes: dict[str, str | None] = {}
+    sizes: dict[str, int] = {}
     for item in items:
         try:
-            pixels[item.image_id] = pixel_sha256(read_item(item)[0])
+            image = read_item(item)[0]
         except (ImageError, OSError):
-            pixels[item.image_id] = None
-    return pixels
+            hashes[item.image_id], sizes[item.image_id] = None, 0
+            continue
+        hashes[item.image_id], sizes[item.image_id] = pixel_sha256(image), image.shape[0] * image.shape[1]
+    return hashes, sizes
 
 
 def _identity(config: GenerateConfig, suite: Suite, images: dict[str, str | None]) -> dict[str, Any]:
@@ -318,7 +368,8 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     out = Path(config.out)
     items = resolve(config.source, config.depth_dir)
     chosen = choose_images(suite, items, config.splits, config.limit)
-    identity = _identity(config, suite, source_images(chosen))
+    hashes, sizes = source_images(chosen)
+    identity = _identity(config, suite, hashes)
     _check_out_dir(out, identity, config.command)
     # plan every shard's pairs, not just ours: the manifest is written only once all of them exist
     all_tasks = plan(suite, chosen, (0, 1))
@@ -337,15 +388,18 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     # workers write the files, then their rows are journaled here: a kill loses only unjournaled pairs, redone on resume
     journal = Journal(out / ROWS_DIR / f"shard-{index}-of-{count}.jsonl")
     written, skipped = 0, []
+    if config.workers > 1:
+        todo = pool_tasks(todo, sizes, config.workers)
     with Progress(total, "pair", f"generate {suite.name}") as bar:
         try:
-            for result in _run_tasks(todo, config, out, suite):
+            for task, result in _run_tasks(todo, config, out, suite):
                 if "error" in result:  # a refused image stops the run, or with --skip-bad is listed so resumes skip it
                     if not config.skip_bad:
                         raise ImageError(result["error"] + " (use --skip-bad to skip such images and list them in skipped.jsonl)")
-                    skipped.append(result)
-                    append_skipped(out, result)
-                    bar.update(next(len(t.pairs) for t in todo if t.item.image_id == result["image_id"]))
+                    if all(s["image_id"] != result["image_id"] for s in skipped):  # an image cut into several tasks fails in each
+                        skipped.append(result)
+                        append_skipped(out, result)
+                    bar.update(len(task.pairs))
                     continue
                 journal.append([{**row, "split": result["split"]} for row in result["rows"]])
                 written += len(result["rows"])
@@ -373,18 +427,19 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     }
 
 
-def _run_tasks(tasks: list[ImageTask], config: GenerateConfig, out: Path, suite: Suite) -> Iterator[dict[str, Any]]:
-    """Results in completion order: in-process for one worker, else a spawn-context process pool."""
+def _run_tasks(tasks: list[ImageTask], config: GenerateConfig, out: Path,
+               suite: Suite) -> Iterator[tuple[ImageTask, dict[str, Any]]]:
+    """(task, result) in completion order: in-process for one worker, else a spawn-context process pool."""
     if config.workers == 1:
         _init_worker(str(out), suite.name, config.seed)
         for task in tasks:
-            yield process_image(task)
+            yield task, process_image(task)
         return
     pool = ProcessPoolExecutor(config.workers, mp_context=get_context("spawn"), initializer=_init_worker,
                                initargs=(str(out), suite.name, config.seed))
     try:
-        futures = [pool.submit(process_image, task) for task in tasks]
+        futures = {pool.submit(process_image, task): task for task in tasks}
         for future in as_completed(futures):
-            yield future.result()
+            yield futures[future], future.result()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)

@@ -63,8 +63,9 @@ def pixel_sha256(image: np.ndarray) -> str:
     """Pixel hash of an HxWx3 uint8 RGB array (recipe: :data:`RECIPE_TEXT`)."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise UserError(f"pixel_sha256: expected an HxWx3 uint8 array, got {image.dtype} {image.shape}")
-    header = f"uint8 {image.shape[0]}x{image.shape[1]}x3\n".encode()
-    return hashlib.sha256(header + np.ascontiguousarray(image).tobytes()).hexdigest()
+    digest = hashlib.sha256(f"uint8 {image.shape[0]}x{image.shape[1]}x3\n".encode())
+    digest.update(np.ascontiguousarray(image))  # the array's buffer itself: no copy to bytes
+    return digest.hexdigest()
 
 
 def _round_floats(value: Any) -> Any:
