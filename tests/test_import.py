@@ -293,3 +293,13 @@ def test_leaderboard_build_renders_every_imported_board(scored_sets, tmp_path):
     assert main(["leaderboard", "build", "--entries", str(root / "entries"), "--out", str(tmp_path / "board")]) == 0
     readme = (tmp_path / "board" / "README.md").read_text()
     assert all(f"## Board {layout}/test" in readme for layout in layouts)
+
+
+def test_the_card_groups_many_source_files_by_their_prefix():
+    from uirbench.card import MAX_SOURCE_ROWS, _sources
+
+    few = {"test": [{"source": "skimage: cat", "license": "CC0"}] * 3}
+    assert _sources(few) == [["skimage: cat", "CC0", 3]]
+    many = {"test": [{"source": f"gopro:GOPR0384_11_00/blur/{i:06d}.png", "license": "CC BY 4.0"}
+                     for i in range(MAX_SOURCE_ROWS + 5)]}
+    assert _sources(many) == [["gopro:*", "CC BY 4.0", MAX_SOURCE_ROWS + 5]]

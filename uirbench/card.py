@@ -44,6 +44,21 @@ def _markdown_table(header: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+MAX_SOURCE_ROWS = 20
+
+
+def _sources(manifests: dict[str, list[dict[str, Any]]]) -> list[list[Any]]:
+    """(source, licence, pairs) rows; past ``MAX_SOURCE_ROWS`` distinct sources (an imported set records one source
+    file per pair), grouped by the source's prefix before ``:`` so the card stays readable."""
+    counts = Counter((r["source"], r["license"]) for rows in manifests.values() for r in rows)
+    if len(counts) > MAX_SOURCE_ROWS:
+        grouped: Counter[tuple[str, str]] = Counter()
+        for (source, licence), n in counts.items():
+            grouped[(source.split(":")[0] + (":*" if ":" in source else ""), licence)] += n
+        counts = grouped
+    return [[source, licence, n] for (source, licence), n in sorted(counts.items())]
+
+
 def write_card(out: Path) -> None:
     meta = json.loads((out / "suite.json").read_text())
     fingerprint = json.loads((out / "fingerprint.json").read_text())
@@ -52,8 +67,8 @@ def write_card(out: Path) -> None:
     parts = [
         f"# uirbench dataset: suite `{meta['suite']['name']}`\n",
         f"{meta['suite']['description']}\n",
-        f"- command: `{meta.get('command') or 'uirbench generate'}`",
-        f"- source: `{meta['source']}`, seed {meta['seed']}, image limit {meta['limit']}",
+        f"- command: `{meta['command']}`" if meta.get("command") else "- command: not recorded",
+        f"- source: `{meta['source']}`, seed {meta['seed']}" + (f", image limit {meta['limit']}" if meta.get("limit") else ""),
         f"- fingerprint: `{fingerprint['fingerprint']}` (recipe `{FINGERPRINT_RECIPE}`, below)",
         f"- versions: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}\n",
         "Load it with `datasets.load_dataset(\"imagefolder\", data_dir=THIS_FOLDER)`: columns `input` and `target` "
@@ -68,8 +83,7 @@ def write_card(out: Path) -> None:
         counts.update((split, r["degradation"], severity_label(r)) for r in rows)
     parts.append(_markdown_table(["split", "degradation", "severity", "pairs"],
                                  [[*key, n] for key, n in sorted(counts.items())]))
-    licences = sorted({(r["source"], r["license"]) for rows in manifests.values() for r in rows})
-    parts += ["\n## Sources and licences\n", _markdown_table(["source", "licence"], [list(x) for x in licences])]
+    parts += ["\n## Sources and licences\n", _markdown_table(["source", "licence", "pairs"], _sources(manifests))]
     parts += ["\n## Identity\n", RECIPE_TEXT]
     if "test" in manifests:
         parts += [f"\n## Difficulty (test split; degraded input vs clean; {CONVENTION})\n",
