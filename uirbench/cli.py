@@ -268,7 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default eval/<model>-<split>)")
     p.add_argument("--save-images", action="store_true", help="also write the restored images (PNG) under OUT/images/")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda (bf16 autocast)")
-    p.add_argument("--batch-size", type=int, default=4, help="images per forward pass, grouped by size (default 4)")
+    p.add_argument("--batch-size", type=int, help="images per forward pass, grouped by size (default: 1 on cpu, the fastest "
+                                                  "there; 4 on cuda)")
     p.add_argument("--tile", type=int, help="restore images larger than this many px in overlapping tiles (default: whole images)")
     p.add_argument("--weights-dir", help="folder used as TORCH_HOME for pretrained metric weights (LPIPS AlexNet, FID Inception)")
     p.add_argument("--model-arg", action="append", metavar="KEY=VALUE",

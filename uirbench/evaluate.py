@@ -47,7 +47,7 @@ class EvaluateConfig:
     out: str | None = None
     save_images: bool = False
     device: str = "cpu"
-    batch_size: int = 4
+    batch_size: int | None = None
     tile: int | None = None
     weights_dir: str | None = None
     model_args: tuple[tuple[str, str], ...] = ()
@@ -64,6 +64,15 @@ def load_split(data: Path, split: str) -> list[dict[str, Any]]:
     from uirbench.verify import checked_manifests
 
     return checked_manifests(data)[split]  # checked before scoring: an unreadable, outdated or edited dataset is refused
+
+
+def batch_size(config: EvaluateConfig) -> int:
+    """Images per forward pass: ``--batch-size``, else 1 on CPU and 4 on CUDA. On CPU one image at a time is
+    fastest: a batch's activations outgrow glibc's largest mmap threshold (32 MB) and every layer then pays
+    fresh page faults (measured: UIR-LoRA tiny at 400x600, 1.26 s per image in batches of 4, 0.53 s one by one)."""
+    if config.batch_size is not None:
+        return config.batch_size
+    return 4 if config.device == "cuda" else 1
 
 
 def _batches(rows: list[dict[str, Any]], batch_size: int) -> list[list[dict[str, Any]]]:
@@ -147,7 +156,7 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     from uirbench.registry import MODELS
     from uirbench.restorer import restore
 
-    if config.batch_size < 1:
+    if config.batch_size is not None and config.batch_size < 1:
         raise UserError(f"--batch-size {config.batch_size}: must be >= 1")
     if config.device not in ("cpu", "cuda"):
         raise UserError(f"--device {config.device!r}: valid devices are cpu, cuda")
@@ -158,6 +167,8 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
     data = Path(config.data)
     rows = load_split(data, config.split)
     model = create_model(config.model, config.checkpoint, config.device, **options)
+    if config.device == "cpu":  # oneDNN convolutions run 1.2-1.7x faster on NHWC memory (NAFNet, UIR-LoRA), none slower
+        model = model.to(memory_format=torch.channels_last)
     out = Path(config.out or f"eval/{config.model}-{config.split}")
     amp = torch.autocast("cuda", dtype=torch.bfloat16) if config.device == "cuda" else torch.autocast("cpu", enabled=False)
 
@@ -166,6 +177,8 @@ def evaluate(config: EvaluateConfig) -> dict[str, Any]:
         t0 = time.perf_counter()
         try:
             with amp:
+                if config.device == "cpu":
+                    inputs = inputs.contiguous(memory_format=torch.channels_last)
                 restored = restore(model, inputs, hint, tile=config.tile).float()
         except RuntimeError as exc:
             raise UserError(f"{config.model} failed on pairs {', '.join(r['input_file_name'] for r in batch)}: {exc}") from exc
@@ -235,7 +248,7 @@ def score_restored(config: EvaluateConfig, rows: list[dict[str, Any]], metrics: 
     records, features = [], defaultdict(lambda: defaultdict(list))
     start = time.perf_counter()
     with Progress(len(rows), "img", desc) as bar:
-        for batch in _batches(rows, config.batch_size):
+        for batch in _batches(rows, batch_size(config)):
             pairs = [read_pair(split_dir, row) for row in batch]
             inputs = to_tensor([p[0] for p in pairs]).to(config.device)
             targets = to_tensor([p[1] for p in pairs]).to(config.device)
