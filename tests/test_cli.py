@@ -107,3 +107,9 @@ def test_third_party_plugin_registers_through_the_entry_point_group(tmp_path):
                             env={"PYTHONPATH": str(tmp_path), "PATH": "", "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "245"
+
+
+def test_a_malformed_list_model_arg_is_one_line_naming_it(tmp_path, capsys):
+    args = ["train", "--model", "nafnet", "--data", str(tmp_path), "--model-arg", "enc_blocks=[1,2"]
+    assert main(args) == 2
+    assert "--model-arg enc_blocks=[1,2: expected a list" in capsys.readouterr().err

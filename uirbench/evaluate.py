@@ -116,19 +116,18 @@ def load_metrics(config: EvaluateConfig) -> tuple[dict[str, Any], dict[str, Any]
     requested metric cannot take a non-default one (LPIPS scores RGB also under --color-space y), a note says so."""
     import torch
 
-    from uirbench.metrics import conventions_of, create_metric
+    from uirbench.metrics.base import DEFAULT_CONVENTIONS, conventions_of, create_metric
     from uirbench.registry import METRICS
 
     if not config.metrics:
         raise UserError(f"--metrics: no metric selected; give a comma-separated list of {', '.join(METRICS.names())}")
     options = {"color_space": config.color_space, "crop_border": config.crop_border, "weights_dir": config.weights_dir}
     flags = {"color_space": "--color-space", "crop_border": "--crop-border"}
-    defaults = {"color_space": "rgb", "crop_border": 0}
     per_image, set_level, notes = {}, {}, []
     for name in config.metrics:
         taken = conventions_of(name)
         metric = create_metric(name, **{k: v for k, v in options.items() if k in taken})
-        ignored = [f"{flags[k]} {v}" for k, v in options.items() if k in defaults and v != defaults[k] and k not in taken]
+        ignored = [f"{flags[k]} {v}" for k, v in options.items() if k in flags and v != DEFAULT_CONVENTIONS[k] and k not in taken]
         if ignored:
             notes.append(f"{name} does not take {', '.join(ignored)}: it scores {metric.spec().get('color_space', 'RGB')} "
                          "images as its spec in summary.json states")

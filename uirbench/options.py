@@ -78,7 +78,10 @@ def _convert(value: Any, hint: Any, what: str) -> Any:
                 continue
         raise UserError(f"{what}: expected {_name(hint)}")
     if typing.get_origin(hint) is tuple:
-        items = json.loads(value) if isinstance(value, str) and value.startswith("[") else value
+        try:
+            items = json.loads(value) if isinstance(value, str) and value.startswith("[") else value
+        except json.JSONDecodeError:
+            raise UserError(f"{what}: expected a list such as [1,2] or 1,2") from None
         if isinstance(items, str):
             items = [v for v in items.split(",") if v]
         return tuple(_convert(v, args[0], what) for v in items)

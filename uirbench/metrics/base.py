@@ -24,6 +24,9 @@ import torch
 from uirbench.errors import UserError
 from uirbench.registry import METRICS
 
+DEFAULT_CONVENTIONS = {"color_space": "rgb", "crop_border": 0, "data_range": 1.0}
+"""The run-wide conventions of ``compute_per_image`` and ``uirbench evaluate`` when none is given."""
+
 AVERAGING = "mean of per-image scores"
 """How per-image metrics summarise a dataset; set-level metrics (fid, kid) give one score per set."""
 
@@ -89,9 +92,8 @@ def _per_image_metric(name: str, conventions: dict[str, Any]) -> Any:
     if not METRICS.spec(name).per_image:
         per_image = [n for n in METRICS.names() if METRICS.spec(n).per_image]
         raise UserError(f"metric {name!r} is set-level (one score for a whole set); per-image metrics: {', '.join(per_image)}")
-    defaults = {"color_space": "rgb", "crop_border": 0, "data_range": 1.0}
     taken = conventions_of(name)
-    ignored = [f"{k}={v!r}" for k, v in conventions.items() if k not in taken and v != defaults[k]]
+    ignored = [f"{k}={v!r}" for k, v in conventions.items() if k not in taken and v != DEFAULT_CONVENTIONS[k]]
     if ignored:
         raise UserError(f"metric {name!r} cannot score with {', '.join(ignored)} (its settings: {', '.join(taken)}); "
                         "score it in a separate call")
