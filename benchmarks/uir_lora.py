@@ -86,7 +86,7 @@ def train_all(args: argparse.Namespace, data: Path) -> dict[str, Any]:
     uir = TrainConfig(model="uir-lora", preset="tiny", data=str(data), out=str(work / "uir-lora"), steps=steps, resume=True)
     result = {"uir-lora": train_uir_lora(uir)}
     lora_steps = steps or PRESETS["tiny"].recipes["lora"].steps
-    total = lora_steps * len(single_families(str(data)))
+    total = lora_steps * len(single_families(uir))
     multitask = replace(uir, steps=total)
     result["multitask-lora"] = train_adapter(multitask, PRESETS["tiny"], work / "uir-lora" / "backbone", work / "multitask",
                                              "multitask", None)

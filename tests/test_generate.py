@@ -310,3 +310,18 @@ def test_parquet_export_embeds_image_bytes(photo_dir, tmp_path):
 
     first = json.loads((out / "test" / "metadata.jsonl").read_text().splitlines()[0])
     assert np.array_equal(np.asarray(row["input"].convert("RGB")), read_image(out / "test" / first["input_file_name"]))
+
+
+def test_the_source_fingerprint_identifies_the_clean_pixels(tiny_dataset, photo_dir):
+    """The card's source fingerprint is recomputed here from the source files alone (pixel hash per image id)."""
+    import hashlib
+
+    from PIL import Image
+
+    lines = []
+    for path in sorted(photo_dir.glob("*.png"), key=lambda p: p.stem):
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        header = f"uint8 {rgb.shape[0]}x{rgb.shape[1]}x3\n".encode()
+        lines.append(f"{path.stem} {hashlib.sha256(header + rgb.tobytes()).hexdigest()}\n")
+    expected = hashlib.sha256("".join(lines).encode()).hexdigest()
+    assert f"- source fingerprint: `{expected}` (6 clean images;" in (tiny_dataset / "README.md").read_text()

@@ -113,7 +113,7 @@ def test_bad_input_is_refused_with_clear_messages(tiny_dataset, nafnet_run, tmp_
 
     assert "not a uirbench dataset" in run("--model", "nafnet", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "a"))
     assert "nafnet" in run("--model", "nafnett", "--data", str(tiny_dataset), "--out", str(tmp_path / "b"))
-    assert "valid presets: tiny, paper" in run("--model", "nafnet", "--preset", "huge", "--data", str(tiny_dataset))
+    assert "valid presets: tiny, small, paper" in run("--model", "nafnet", "--preset", "huge", "--data", str(tiny_dataset))
     assert "larger than the smallest image side" in run("--model", "nafnet", "--patch", "512", "--data", str(tiny_dataset),
                                                         "--out", str(tmp_path / "c"))
     out, _ = nafnet_run

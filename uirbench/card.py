@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from uirbench.io import encode_png, read_image, write_bytes
-from uirbench.manifest import FINGERPRINT_RECIPE, RECIPE_TEXT, load_manifest
+from uirbench.manifest import FINGERPRINT_RECIPE, RECIPE_TEXT, load_manifest, source_fingerprint
 
 CONVENTION = "RGB, crop 0, data range 1, SSIM 11x11 Gaussian sigma 1.5 (population covariance); mean of per-image scores"
 
@@ -69,6 +69,8 @@ def write_card(out: Path) -> None:
         f"{meta['suite']['description']}\n",
         f"- command: `{meta['command']}`" if meta.get("command") else "- command: not recorded",
         f"- source: `{meta['source']}`, seed {meta['seed']}" + (f", image limit {meta['limit']}" if meta.get("limit") else ""),
+        f"- source fingerprint: `{source_fingerprint(meta['images'])}` ({len(meta['images'])} clean images; "
+        "`uirbench.manifest.source_fingerprint`)" if meta.get("images") else "- source fingerprint: not recorded",
         f"- fingerprint: `{fingerprint['fingerprint']}` (recipe `{FINGERPRINT_RECIPE}`, below)",
         f"- versions: {', '.join(f'{k} {v}' for k, v in meta['versions'].items())}\n",
         "Load it with `datasets.load_dataset(\"imagefolder\", data_dir=THIS_FOLDER)`: columns `input` and `target` "

@@ -143,6 +143,7 @@ def cmd_generate(args: argparse.Namespace) -> None:
     if summary["complete"]:
         per_split = ", ".join(f"{k} {v}" for k, v in summary["pairs_per_split"].items())
         print(f"dataset complete in {summary['out']} ({per_split}); fingerprint {summary['fingerprint']}")
+        print(f"source fingerprint {summary['source_fingerprint']} (the clean images' pixels)")
         print(f"card: {summary['out']}/README.md")
     else:
         print(f"shard done; the manifest is written when every shard has finished (run the others into {summary['out']})")
@@ -186,7 +187,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     from uirbench.train import TrainConfig, train
 
     config = TrainConfig(model=args.model, preset=args.preset, data=args.data, out=args.out, steps=args.steps,
-                         batch_size=args.batch_size, patch=args.patch, lr=args.lr, mix=args.mix, resume=args.resume, seed=args.seed,
+                         batch_size=args.batch_size, patch=args.patch, lr=args.lr, mix=args.mix, online=args.online,
+                         resume=args.resume, seed=args.seed,
                          save_every=args.save_every, val_every=args.val_every, amp=args.amp, device=args.device,
                          model_args=split_pairs(args.model_arg or []), command=command_line(args.argv))
     summary = train(config)
@@ -282,14 +284,21 @@ def build_parser() -> argparse.ArgumentParser:
                                    "re-run with --resume after an interruption to continue exactly. Multi-GPU: "
                                    "`accelerate launch -m uirbench.cli train ...` (CPU DDP: set ACCELERATE_USE_CPU=1).")
     p.add_argument("--model", required=True, help="model name (nafnet, restormer, promptir, airnet, uir-lora)")
-    p.add_argument("--preset", default="tiny", help="tiny (CPU, minutes; default) or paper (published settings)")
-    p.add_argument("--data", default="uirbench-data", help="dataset folder from `uirbench generate` (default ./uirbench-data)")
+    p.add_argument("--preset", default="tiny", help="tiny (CPU, minutes; tests; default), small (CPU, ~45 min per model: the "
+                                                    "shipped checkpoints) or paper (published settings, GPU)")
+    p.add_argument("--data", default="uirbench-data", help="dataset folder from `uirbench generate` (default ./uirbench-data); "
+                                                           "with --online also a source: an image folder or builtin")
+    p.add_argument("--online", action="store_true",
+                   help="degrade training pairs on the fly from the clean train-split images of --data (the suite's training "
+                        "ranges and proportions; every pair a pure function of seed, step and index) instead of reading its "
+                        "pre-generated pairs; validation still reads the dataset's val split")
     p.add_argument("--out", help="run/checkpoint folder (default runs/<model>-<preset>)")
     p.add_argument("--steps", type=int, help="optimisation steps (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="global batch size (default: the preset's)")
     p.add_argument("--patch", type=int, help="training patch size in px (default: the preset's)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: the preset's)")
-    p.add_argument("--mix", help="degradation sampling weights, e.g. noise=2,haze=1 (default: balanced)")
+    p.add_argument("--mix", help="degradation sampling weights, e.g. noise=2,haze=1 (default: balanced over the pre-generated pairs' "
+                                  "degradations; with --online the suite's proportions)")
     p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
     p.add_argument("--seed", type=int, default=0, help="seed of weights and batches (default 0)")
     p.add_argument("--save-every", type=int, help="checkpoint every N steps (default: steps/3)")

@@ -1,4 +1,4 @@
-"""Paired training patches from a generated dataset.
+"""Paired training patches from a generated dataset (``uirbench.online`` degrades them on the fly instead).
 
 Every sample is a pure function of ``(seed, step, index)``: which degradation (balanced across the
 split's degradations, or a user-set mix), which pair of it, and the crop/flip/rotation (albumentations,
@@ -11,6 +11,7 @@ to save, and DDP ranks take disjoint indices.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +31,13 @@ class ImageCache:
         self._items: OrderedDict[str, np.ndarray] = OrderedDict()
         self._bytes = 0
 
-    def get(self, path: Path) -> np.ndarray:
+    def get(self, path: str | Path, load: Callable[[], np.ndarray] | None = None) -> np.ndarray:
+        """The image at ``path`` (or under key ``path``, made by ``load``), decoded once."""
         key = str(path)
         if key in self._items:
             self._items.move_to_end(key)
             return self._items[key]
-        image = read_image(path)
+        image = read_image(path) if load is None else load()
         self._items[key] = image
         self._bytes += image.nbytes
         while self._bytes > self.max_bytes and len(self._items) > 1:
@@ -63,7 +65,38 @@ def parse_mix(text: str | None) -> dict[str, float] | None:
     return mix
 
 
-class PairedPatches:
+def augmenter(patch: int) -> Any:
+    """The crop (``patch`` px), horizontal flip and 90-degree rotation applied alike to an input and its
+    ``target`` (albumentations; seeded per sample with ``set_random_seed``)."""
+    import albumentations as A
+
+    return A.Compose([A.RandomCrop(patch, patch), A.HorizontalFlip(p=0.5), A.RandomRotate90(p=1.0)],
+                     additional_targets={"target": "image"})
+
+
+class PatchSource:
+    """What the trainers read: ``sample(step, index)`` -> (input, target, row), pure in (seed, step, index)."""
+
+    def sample(self, step: int, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def batch(self, step: int, size: int, offset: int = 0) -> tuple[Any, Any, list[dict[str, Any]]]:
+        """NCHW float32 tensors in [0, 1] of samples ``offset .. offset + size - 1`` of ``step``, and their rows."""
+        from uirbench.io import to_tensor
+
+        samples = [self.sample(step, offset + i) for i in range(size)]
+        return to_tensor([s[0] for s in samples]), to_tensor([s[1] for s in samples]), [s[2] for s in samples]
+
+    def clean_batch(self, step: int, size: int, offset: int = 0) -> Any:
+        """The clean targets alone (backbone pre-training), NCHW float32 in [0, 1]."""
+        return self.batch(step, size, offset)[1]
+
+    def label_sets(self) -> list[tuple[str, ...]]:  # pragma: no cover
+        """The distinct label sets (families) the source draws, e.g. ("noise",), ("blur", "noise")."""
+        raise NotImplementedError
+
+
+class PairedPatches(PatchSource):
     """Random aligned (input, target) patches of ``patch`` px from one split of a generated dataset.
 
     ``degradations`` restricts the pool (UIR-LoRA trains one adapter per degradation); ``mix``
@@ -72,8 +105,6 @@ class PairedPatches:
 
     def __init__(self, data: str | Path, split: str, patch: int, *, seed: int = 0, mix: dict[str, float] | None = None,
                  degradations: list[str] | None = None, labels: list[str] | None = None) -> None:
-        import albumentations as A
-
         self.root = Path(data)
         if not (self.root / "suite.json").exists():
             raise UserError(f"--data {self.root}: not a uirbench dataset (no suite.json); run `uirbench generate --out {self.root}`")
@@ -101,11 +132,13 @@ class PairedPatches:
             raise UserError(f"--patch {patch}: larger than the smallest image side ({smallest} px) in {self.root}/{split}")
         self.patch, self.seed, self.split = patch, seed, split
         self.cache = ImageCache()
-        self.augment = A.Compose([A.RandomCrop(patch, patch), A.HorizontalFlip(p=0.5), A.RandomRotate90(p=1.0)],
-                                 additional_targets={"target": "image"})
+        self.augment = augmenter(patch)
 
     def rows(self) -> list[dict[str, Any]]:
         return [r for name in self.names for r in self.by_degradation[name]]
+
+    def label_sets(self) -> list[tuple[str, ...]]:
+        return sorted({tuple(r["labels"]) for r in self.rows()})
 
     def sample(self, step: int, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """One (input, target) patch pair, HxWx3 uint8, and its manifest row; pure in (seed, step, index)."""
@@ -119,9 +152,3 @@ class PairedPatches:
                            target=self.cache.get(split_dir / row["target_file_name"]))
         return np.ascontiguousarray(out["image"]), np.ascontiguousarray(out["target"]), row
 
-    def batch(self, step: int, size: int, offset: int = 0) -> tuple[Any, Any, list[dict[str, Any]]]:
-        """NCHW float32 tensors in [0, 1] of samples ``offset .. offset + size - 1`` of ``step``."""
-        from uirbench.io import to_tensor
-
-        samples = [self.sample(step, offset + i) for i in range(size)]
-        return to_tensor([s[0] for s in samples]), to_tensor([s[1] for s in samples]), [s[2] for s in samples]

@@ -38,7 +38,7 @@ from uirbench import __version__
 from uirbench.errors import UserError
 from uirbench.io import ImageError, encode_depth_png, encode_png, read_depth, sha256_file, write_bytes, write_json
 from uirbench.journal import ROWS_DIR, Journal, append_skipped, read_journals, read_skipped
-from uirbench.manifest import FINGERPRINT_RECIPE, MANIFEST, ManifestError, fingerprint, pixel_sha256, read_json
+from uirbench.manifest import FINGERPRINT_RECIPE, MANIFEST, ManifestError, fingerprint, pixel_sha256, read_json, source_fingerprint
 from uirbench.progress import Progress
 from uirbench.rng import child_rng, key64
 from uirbench.sources import SourceItem, read_item, resolve
@@ -421,7 +421,7 @@ def generate(config: GenerateConfig) -> dict[str, Any]:
     return {
         "out": str(out), "suite": suite.name, "pairs_written": written, "pairs_already_present": len(done),
         "images_skipped": sorted(skipped_ids), "images_per_split": images_per_split, "seconds": round(time.perf_counter() - start, 2),
-        "fingerprint": fingerprint["fingerprint"] if fingerprint else None,
+        "fingerprint": fingerprint["fingerprint"] if fingerprint else None, "source_fingerprint": source_fingerprint(hashes),
         "pairs_per_split": fingerprint["pairs"] if fingerprint else None,
         "complete": fingerprint is not None,
     }

@@ -89,6 +89,17 @@ def semantic_row(row: Mapping[str, Any], split: str) -> dict[str, Any]:
     return {**fields, "split": split}
 
 
+def source_fingerprint(images: Mapping[str, str | None]) -> str:
+    """Fingerprint of the clean source images (suite.json's ``images``: image id -> pixel hash): sha256 of one line
+    ``"{image_id} {pixel_sha256}\\n"`` per image, sorted by id. It checks a local copy of a published source (e.g.
+    CBSD68) before generating: the same images, whatever their file format, give the same value.
+
+    >>> source_fingerprint({"b": "22", "a": "11"})[:12]
+    '286ac3fb2fd8'
+    """
+    return hashlib.sha256("".join(f"{k} {images[k]}\n" for k in sorted(images)).encode()).hexdigest()
+
+
 def fingerprint(suite: str, seed: int, manifests: Mapping[str, Iterable[Mapping[str, Any]]]) -> str:
     """Fingerprint of a dataset from its suite name, seed and per-split manifest rows (any order)."""
     digest = hashlib.sha256(_line({"recipe": FINGERPRINT_RECIPE, "seed": seed, "suite": suite}))

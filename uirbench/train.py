@@ -31,6 +31,7 @@ class TrainConfig:
     patch: int | None = None
     lr: float | None = None
     mix: str | None = None
+    online: bool = False
     resume: bool = False
     seed: int = 0
     save_every: int | None = None

@@ -62,6 +62,7 @@ class AirNetConfig:
 PRESETS = {
     # torchvision's CPU deformable conv dominates the cost (backward ~0.3 s per DGM at 8 channels, batch 8, 64x64)
     "tiny": AirNetConfig(encoder_widths=(8, 16, 32), channels=8, groups=1, blocks=1, queue_size=256, momentum=0.99),
+    "small": AirNetConfig(encoder_widths=(16, 32, 64), channels=16, groups=1, blocks=2, queue_size=1024, momentum=0.99),
     "paper": AirNetConfig(),
 }
 

@@ -53,6 +53,7 @@ class NAFNetConfig:
 
 PRESETS = {
     "tiny": NAFNetConfig(width=16, enc_blocks=(1, 1), middle_blocks=1, dec_blocks=(1, 1)),
+    "small": NAFNetConfig(width=16, enc_blocks=(1, 1, 1, 4), middle_blocks=2, dec_blocks=(1, 1, 1, 1)),  # 1.96M parameters
     "paper": NAFNetConfig(),
 }
 

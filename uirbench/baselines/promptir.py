@@ -65,6 +65,8 @@ class PromptIRConfig(RestormerConfig):
 PRESETS = {
     "tiny": PromptIRConfig(dim=8, num_blocks=(1, 1, 1), heads=(1, 2, 4), refinement_blocks=1,
                            prompt_len=3, prompt_dims=(8, 16), prompt_sizes=(16, 8)),
+    "small": PromptIRConfig(dim=16, num_blocks=(1, 2, 2, 4), heads=(1, 2, 4, 8), refinement_blocks=1,  # Restormer small's
+                            prompt_len=5, prompt_dims=(16, 32, 64), prompt_sizes=(32, 16, 8)),  # backbone; 2.15M parameters
     "paper": PromptIRConfig(),
 }
 

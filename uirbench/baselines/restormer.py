@@ -68,6 +68,7 @@ class RestormerConfig:
 
 PRESETS = {
     "tiny": RestormerConfig(dim=8, num_blocks=(1, 1, 1), heads=(1, 2, 4), refinement_blocks=1),  # PromptIR tiny's backbone
+    "small": RestormerConfig(dim=16, num_blocks=(1, 2, 2, 4), heads=(1, 2, 4, 8), refinement_blocks=1),  # 1.56M parameters
     "paper": RestormerConfig(),
 }
 

@@ -18,7 +18,7 @@ from uirbench.train import TrainConfig
 
 VAL_PAIRS = 16
 VAL_CROP = 256
-"""Validation PSNR: mean over the first 16 val pairs (sorted manifest order), centre crops of at most 256x256 px."""
+"""Validation PSNR: mean over 16 val pairs evenly spaced in the manifest (every degradation), centre crops of at most 256 px."""
 
 
 class RestorationTask:
@@ -58,9 +58,11 @@ class RestorationTask:
 
 def train_baseline(config: TrainConfig) -> dict[str, Any]:
     """``uirbench train --model NAME`` for a baseline: its preset config (with --model-arg overrides), its recipe
-    (with the command's overrides), paired patches of the train split, validation crops of the val split."""
-    from uirbench.data import PairedPatches, parse_mix
+    (with the command's overrides), paired patches of the train split (pre-generated, or degraded on the fly with
+    --online), validation crops of the val split."""
+    from uirbench.data import parse_mix
     from uirbench.models import preset_config, preset_recipe
+    from uirbench.online import training_pairs
     from uirbench.registry import MODELS
     from uirbench.validation import val_pairs
 
@@ -69,8 +71,8 @@ def train_baseline(config: TrainConfig) -> dict[str, Any]:
     model_config = replace(preset, **typed_options(type(preset), dict(config.model_args), f"model {config.model!r}"))
     recipe = config.recipe(preset_recipe(config.model, config.preset))
     model = cls(model_config, generator=torch_generator(config.seed))
-    data = PairedPatches(config.data, "train", recipe.patch, seed=config.seed, mix=parse_mix(config.mix))
-    val = val_pairs(config.data, VAL_CROP, VAL_PAIRS, spread=False)
+    data = training_pairs(config.data, recipe.patch, seed=config.seed, online=config.online, mix=parse_mix(config.mix))
+    val = val_pairs(config.data, VAL_CROP, VAL_PAIRS)
     out = config.out or f"runs/{config.model}-{config.preset}"
     summary = run(RestorationTask(model, data, recipe.loss, val, config.seed), recipe, config.engine(out, recipe))
     summary["parameters"] = model.num_parameters()

@@ -86,6 +86,19 @@ PRESETS = {
         "lora": Recipe(steps=400, batch_size=4, patch=64, lr=2e-3, warmup=20, source="uirbench tiny: one adapter in ~1.5 min on CPU"),
         "router": Recipe(steps=1500, batch_size=16, patch=64, lr=2e-3, warmup=20, source="uirbench tiny router"),
     }),
+    # small: the tiny architecture (backbone + six adapters + router must fit the 10 MB shipped checkpoint: twice the
+    # widths would be 3.8M backbone parameters, 15 MB), trained longer and on larger patches, the router twice as wide;
+    # budget ~45 min for the backbone (vae + diffusion) and ~45 min for the six adapters and the router, 1 CPU thread
+    "small": Preset(backbone="tiny", top_k=2, timestep=500, router=RouterConfig(width=32), recipes={
+        "vae": Recipe(steps=2000, batch_size=8, patch=96, lr=2e-3, warmup=50, min_lr=1e-5,
+                      source="LDM autoencoder objective; uirbench small: ~0.7 s per step, ~25 min on 1 CPU thread"),
+        "diffusion": Recipe(steps=4000, batch_size=16, patch=96, lr=1e-3, warmup=50, min_lr=1e-5,
+                            source="DDPM epsilon objective; uirbench small: ~0.3 s per step, ~20 min on 1 CPU thread"),
+        "lora": Recipe(steps=600, batch_size=8, patch=96, lr=2e-3, warmup=30, min_lr=1e-5,
+                       source="uirbench small: one adapter in ~6 min on 1 CPU thread (~0.6 s per step)"),
+        "router": Recipe(steps=2000, batch_size=16, patch=96, lr=2e-3, warmup=50, min_lr=1e-5,
+                         source="uirbench small router: ~0.25 s per step, ~8 min on 1 CPU thread"),
+    }),
     "paper": Preset(backbone="stabilityai/sd-turbo", top_k=2, gradient_checkpointing=True, val_crop=512,
                     router=RouterConfig(width=32), recipes={
         "lora": Recipe(steps=10_000, batch_size=4, patch=512, lr=5e-6, min_lr=5e-6, warmup=500, weight_decay=1e-2,
@@ -165,7 +178,7 @@ class BackboneTask(_Task):
         save_backbone(module.model, out)  # with its checksums.json
 
     def loss(self, module: nn.Module, step: int, offset: int, batch_size: int, device: torch.device) -> torch.Tensor:
-        _, clean, _ = self.data.batch(step, batch_size, offset)
+        clean = self.data.clean_batch(step, batch_size, offset)
         return module(clean.to(device), child_torch_generator(self.seed, step, offset))
 
     def validate(self, module: nn.Module, device: torch.device) -> dict[str, float]:
@@ -272,9 +285,9 @@ def _verified(run_dir: Path) -> Path:
 
 
 def _patches(config: TrainConfig, patch: int, labels: list[str] | None = None) -> Any:
-    from uirbench.data import PairedPatches
+    from uirbench.online import training_pairs
 
-    return PairedPatches(config.data, "train", patch, seed=config.seed, labels=labels)
+    return training_pairs(config.data, patch, seed=config.seed, online=config.online, labels=labels)
 
 
 def _backbone_task(phase: str, config: TrainConfig, preset: Preset, patch: int, vae_dir: Path) -> BackboneTask:
@@ -287,7 +300,7 @@ def _backbone_task(phase: str, config: TrainConfig, preset: Preset, patch: int, 
     else:  # the trained VAE, its latents rescaled to unit variance (LDM Sec. 4.3.2) before the UNet learns them
         with checksums.recovery(_stage_hint(vae_dir)):
             backbone = load_backbone(str(vae_dir))
-        calibrate_scaling_factor(backbone, _patches(config, patch).batch(0, 64)[1])
+        calibrate_scaling_factor(backbone, _patches(config, patch).clean_batch(0, 64))
     val = val_pairs(config.data, preset.val_crop, VAL_PAIRS, backbone.size_multiple)
     return BackboneTask(phase, backbone, _patches(config, patch), val, config.seed)
 
@@ -297,8 +310,8 @@ def train_backbone(config: TrainConfig, preset: Preset, out: Path) -> dict[str, 
     from uirbench.uir_lora.backbone import load_backbone, save_backbone
 
     if preset.backbone != "tiny":
-        raise UserError(f"--model-arg stage=backbone pre-trains small backbones only (--preset tiny); preset {config.preset!r} "
-                         f"adapts the pretrained {preset.backbone}")
+        raise UserError(f"--model-arg stage=backbone pre-trains the tiny-architecture backbone only (--preset tiny or small); "
+                         f"preset {config.preset!r} adapts the pretrained {preset.backbone}")
     summaries = {}
     vae_dir = out / "stages" / "backbone-vae"
     for phase in ("vae", "diffusion"):
@@ -325,7 +338,7 @@ def backbone_dir(out: Path, preset: Preset, source: str | None) -> Path:
         return path
     source = source or (str(path) if path.is_dir() else None) or (None if preset.backbone == "tiny" else preset.backbone)
     if source in (None, "tiny"):
-        raise UserError(f"{path}: no backbone yet; pre-train one with `uirbench train --model uir-lora --preset tiny "
+        raise UserError(f"{path}: no backbone yet; pre-train one with `uirbench train --model uir-lora --preset tiny|small "
                          f"--model-arg stage=backbone --out {out}` (or stage=all), or pass --model-arg backbone=HUB_ID_OR_DIR")
     backbone = load_backbone(source)
     checksums.unseal(out)
@@ -345,8 +358,8 @@ def train_adapter(config: TrainConfig, preset: Preset, backbone: Path, run_dir: 
     def make() -> _Task:
         low = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp) if config.device == "cuda" else None
         with checksums.recovery("Write it again with the same --out: `uirbench train --model uir-lora --model-arg "
-                                f"stage=backbone --resume` publishes the pre-trained one again (tiny preset), or delete {backbone} "
-                                "and pass --model-arg backbone again."):
+                                f"stage=backbone --resume` publishes the pre-trained one again (tiny and small presets), or "
+                                f"delete {backbone} and pass --model-arg backbone again."):
             model = load_backbone(str(backbone), dtype=low or torch.float32)  # frozen base in the AMP dtype
         if preset.gradient_checkpointing:
             model.unet.enable_gradient_checkpointing()
@@ -361,17 +374,17 @@ def train_adapter(config: TrainConfig, preset: Preset, backbone: Path, run_dir: 
 
 def train_router(config: TrainConfig, preset: Preset, out: Path) -> dict[str, Any]:
     """The learned router over every family in the train labels; published to D/router.safetensors."""
-    from uirbench.manifest import load_manifest
     from uirbench.uir_lora.router import LearnedRouter
 
     recipe = _recipe(config, preset, "router")
-    families = sorted({f for r in load_manifest(Path(config.data), "train") for f in r["labels"]})
+    data = _patches(config, recipe.patch)
+    families = sorted({f for labels in data.label_sets() for f in labels})
     run_dir = out / "stages" / "router"
 
     def make() -> _Task:
         router = LearnedRouter(families, preset.router, child_torch_generator(config.seed, key32("router")))
         val = val_pairs(config.data, preset.val_crop, 64)  # cheap: the router is small
-        return RouterTask(router, _patches(config, recipe.patch), val)
+        return RouterTask(router, data, val)
 
     summary = _run(make, recipe, run_dir, config)
     _verified(run_dir)
@@ -380,11 +393,9 @@ def train_router(config: TrainConfig, preset: Preset, out: Path) -> dict[str, An
     return summary
 
 
-def single_families(data: str) -> list[str]:
-    """Families with single-degradation pairs (labels == [family]) in the train split."""
-    from uirbench.manifest import load_manifest
-
-    return sorted({r["labels"][0] for r in load_manifest(Path(data), "train") if len(r["labels"]) == 1})
+def single_families(config: TrainConfig) -> list[str]:
+    """Families with single-degradation pairs (labels == [family]) among the training pairs."""
+    return sorted(labels[0] for labels in _patches(config, 1).label_sets() if len(labels) == 1)
 
 
 def _family(name: str) -> str:
@@ -450,7 +461,7 @@ def train_uir_lora(config: TrainConfig) -> dict[str, Any]:
     if stage == "backbone" or (stage == "all" and preset.backbone == "tiny" and options.backbone is None):
         summaries.update(train_backbone(config, preset, out))
     if stage in ("lora", "all"):
-        families = [_family(options.degradation)] if options.degradation else single_families(config.data)
+        families = [_family(options.degradation)] if options.degradation else single_families(config)
         base = backbone_dir(out, preset, options.backbone)
         for family in families:
             run_dir = out / "stages" / f"lora-{family}"
