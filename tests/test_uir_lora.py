@@ -185,6 +185,21 @@ def test_model_refuses_bad_settings(composed):
         UIRLoRA(composed.backbone, FAMILIES, small, UIRLoRAConfig())
 
 
+def test_single_router_belongs_to_the_multitask_control(composed):
+    with pytest.raises(ValueError, match="router 'single' belongs to the multi-task control"):
+        UIRLoRA(composed.backbone, FAMILIES, None, UIRLoRAConfig(router="single", top_k=1))
+    lora.add_adapter(composed.backbone, "multitask", gen(30))
+    control = UIRLoRA(composed.backbone, ["multitask"], None, UIRLoRAConfig(router="single", top_k=1)).eval()
+    x = torch.rand(2, 3, 32, 40, generator=gen(31))
+    with torch.no_grad():
+        out = control(x)
+        with lora.mixture(composed.backbone, ["multitask"], torch.ones(2, 1)):
+            assert torch.equal(out, composed.backbone(x))  # the one adapter at weight 1 for every image
+    assert control.last_routing[0]["weights"] == {"multitask": 1.0} and not control.uses_hint
+    with pytest.raises(ValueError, match="router 'single' belongs"):
+        UIRLoRA(composed.backbone, ["noise"], None, UIRLoRAConfig(router="single", top_k=1))
+
+
 def test_checkpoint_round_trip(composed, tmp_path):
     composed.save_checkpoint(tmp_path / "ckpt", step=3, command="test")
     loaded = load_checkpoint(tmp_path / "ckpt")
@@ -292,6 +307,27 @@ def test_router_stage_and_evaluate_record_routing(trained, tiny_dataset, tmp_pat
     for text in rows["routing"]:
         record = json.loads(text)
         assert record["router"] == "learned" and list(record["weights"].values()) == [1.0]
+
+
+@pytest.mark.slow
+def test_multitask_stage_matches_the_family_adapters_parameters(trained, tiny_dataset, tmp_path):
+    """The control: one adapter on every family with the family adapters' parameters and steps together, router single."""
+    from uirbench.evaluate import EvaluateConfig, evaluate
+    from uirbench.uir_lora.train import PRESETS, matched_adapter
+
+    out = tmp_path / "control"
+    _train("--data", str(tiny_dataset), "--out", str(out), "--model-arg", "stage=multitask", "--model-arg",
+           f"backbone={trained / 'backbone'}", "--steps", "1")
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["adapters"] == ["multitask"] and meta["config"] == {**meta["config"], "router": "single", "top_k": 1}
+    families_trained = 6  # the tiny dataset's train split has single pairs of every family
+    assert meta["stages"]["lora-multitask"]["steps"] == families_trained
+    shape, count, target = matched_adapter(trained / "backbone", PRESETS["tiny"], families_trained)
+    assert abs(count - target) / target < 0.05 and shape.unet_rank > PRESETS["tiny"].adapter.unet_rank
+    assert json.loads((out / "adapters" / "multitask.json").read_text())["config"]["unet_rank"] == shape.unet_rank
+    evaluate(EvaluateConfig(model="uir-lora", checkpoint=str(out), data=str(tiny_dataset), out=str(tmp_path / "eval")))
+    records = [json.loads(t) for t in pd.read_parquet(tmp_path / "eval" / "per_image.parquet")["routing"]]
+    assert all(r == {"router": "single", "top_k": 1, "weights": {"multitask": 1.0}} for r in records)
 
 
 def test_shipped_checkpoint_restores_and_evaluates_with_the_oracle(tiny_dataset, tmp_path):

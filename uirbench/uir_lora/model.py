@@ -36,12 +36,14 @@ from uirbench.restorer import Restorer
 from uirbench.uir_lora.router import CLIP_SOURCE, ROUTERS, oracle_weights, route
 
 MODEL_NAME = "uir-lora"
+MULTITASK = "multitask"
+"""The adapter of the multi-task control: one LoRA trained on every family (``--model-arg stage=multitask``)."""
 ROUTER_FILE = "router.safetensors"
 
 
 @dataclass(frozen=True)
 class UIRLoRAConfig:
-    """Inference settings: ``top_k`` adapters per image, the ``router`` kind (learned | oracle | clip) and the
+    """Inference settings: ``top_k`` adapters per image, the ``router`` kind (learned | oracle | clip | single) and the
     CLIP weights (hub id or folder) of the clip router. The learned router's shape is stored with its weights."""
 
     top_k: int = 2
@@ -82,8 +84,11 @@ class UIRLoRA(Restorer):
                              f"(missing {missing}; backbone has {adapter_names(backbone)})")
         if config.top_k > len(adapters):
             raise UserError(f"top_k={config.top_k}: the checkpoint has only {len(adapters)} adapters ({', '.join(adapters)})")
-        if (router is None) != (config.router == "oracle"):
+        if (router is None) != (config.router in ("oracle", "single")):
             raise UserError(f"UIRLoRA: router {config.router!r} needs {'no router module' if router is None else 'a router module'}")
+        if (config.router == "single") != (len(adapters) == 1 and adapters[0] == MULTITASK):
+            raise UserError(f"router 'single' belongs to the multi-task control checkpoint (one adapter, {MULTITASK!r}); this one "
+                            f"has adapters {list(adapters)}: use --model-arg router=learned or oracle")
         unknown = sorted(set(adapters) - set(router.families)) if router is not None else []
         if unknown:
             raise UserError(f"the {config.router} router knows families {list(router.families)}, not adapters {unknown}; "
@@ -100,6 +105,8 @@ class UIRLoRA(Restorer):
     def routing(self, x: torch.Tensor, degradation_hint: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(weights [B, F] over ``self.adapters``, similarities [B, F] or None for the oracle)."""
         k = self.config.top_k
+        if self.config.router == "single":
+            return x.new_ones(x.shape[0], 1, dtype=torch.float32), None
         if self.router is None:
             return oracle_weights(degradation_hint, self.adapters, k).to(x.device), None
         order = [self.router.families.index(a) for a in self.adapters]

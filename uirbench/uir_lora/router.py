@@ -43,7 +43,9 @@ from uirbench.errors import UserError
 from uirbench.io import write_bytes
 from uirbench.rng import init_rand_
 
-ROUTERS = ("learned", "oracle", "clip")
+ROUTERS = ("learned", "oracle", "clip", "single")
+"""learned (trained here), oracle (manifest labels), clip (zero-shot CLIP), single (the one adapter of a multi-task
+control checkpoint at weight 1 for every image)."""
 CLIP_SOURCE = "openai/clip-vit-base-patch32"
 PROMPTS = {
     "noise": "a noisy photo", "blur": "a blurry photo", "rain": "a photo taken in the rain", "haze": "a hazy photo",

@@ -32,7 +32,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -50,11 +50,11 @@ from uirbench.rng import child_torch_generator, key32, torch_generator
 from uirbench.runs import finished_step, read_log
 from uirbench.train import TrainConfig
 from uirbench.uir_lora.lora import AdapterConfig
-from uirbench.uir_lora.model import ROUTER_FILE, UIRLoRAConfig, write_model_json
+from uirbench.uir_lora.model import MULTITASK, ROUTER_FILE, UIRLoRAConfig, write_model_json
 from uirbench.uir_lora.router import RouterConfig
 from uirbench.validation import val_pairs
 
-STAGES = ("backbone", "lora", "router", "all")
+STAGES = ("backbone", "lora", "router", "all", "multitask")
 VAL_PAIRS = 4
 
 
@@ -291,8 +291,6 @@ def _patches(config: TrainConfig, patch: int, labels: list[str] | None = None) -
 
 
 def _backbone_task(phase: str, config: TrainConfig, preset: Preset, patch: int, vae_dir: Path) -> BackboneTask:
-    from dataclasses import replace
-
     from uirbench.uir_lora.backbone import build_backbone, calibrate_scaling_factor, load_backbone, tiny_backbone_config
 
     if phase == "vae":
@@ -347,12 +345,13 @@ def backbone_dir(out: Path, preset: Preset, source: str | None) -> Path:
 
 
 def train_adapter(config: TrainConfig, preset: Preset, backbone: Path, run_dir: Path, name: str,
-                  labels: list[str] | None) -> dict[str, Any]:
-    """Train adapter ``name`` on the pairs whose labels are within ``labels`` (None: every pair) into ``run_dir``."""
+                  labels: list[str] | None, adapter: AdapterConfig | None = None, recipe: Recipe | None = None) -> dict[str, Any]:
+    """Train adapter ``name`` (shape ``adapter``, default the preset's) on the pairs whose labels are within ``labels``
+    (None: every pair) into ``run_dir``, with ``recipe`` (default the preset's lora recipe)."""
     from uirbench.uir_lora.backbone import load_backbone
     from uirbench.uir_lora.lora import add_adapter, mark_trainable
 
-    recipe = _recipe(config, preset, "lora")
+    recipe = recipe or _recipe(config, preset, "lora")
     data = _patches(config, recipe.patch, labels)
 
     def make() -> _Task:
@@ -363,7 +362,7 @@ def train_adapter(config: TrainConfig, preset: Preset, backbone: Path, run_dir: 
             model = load_backbone(str(backbone), dtype=low or torch.float32)  # frozen base in the AMP dtype
         if preset.gradient_checkpointing:
             model.unet.enable_gradient_checkpointing()
-        add_adapter(model, name, child_torch_generator(config.seed, key32(name)), preset.adapter)
+        add_adapter(model, name, child_torch_generator(config.seed, key32(name)), adapter or preset.adapter)
         mark_trainable(model, name)  # adapter weights float32
         val = val_pairs(config.data, preset.val_crop, VAL_PAIRS, model.size_multiple,
                         keep=lambda r: labels is None or set(r["labels"]) <= set(labels))
@@ -393,6 +392,49 @@ def train_router(config: TrainConfig, preset: Preset, out: Path) -> dict[str, An
     return summary
 
 
+def matched_adapter(backbone: Path, preset: Preset, adapters: int) -> tuple[AdapterConfig, int, int]:
+    """The multi-task control's adapter shape: the preset's with its LoRA ranks multiplied by the integer that brings its
+    parameter count closest to ``adapters`` of the preset's adapters together; returns (config, its count, the target)."""
+    from uirbench.uir_lora.backbone import load_backbone
+    from uirbench.uir_lora.lora import adapter_parameter_count, add_adapter
+
+    model, base = load_backbone(str(backbone)), preset.adapter  # a scratch copy: probe adapters are added to it
+    gen = torch.Generator().manual_seed(0)  # only the shapes are counted
+
+    def count(shape: AdapterConfig) -> int:
+        name = f"probe_{shape.unet_rank}_{shape.vae_rank}"
+        if name not in model.adapter_configs:
+            add_adapter(model, name, gen, shape)
+        return adapter_parameter_count(model, name)
+
+    target = adapters * count(base)
+    best = min((replace(base, unet_rank=base.unet_rank * m, unet_alpha=base.unet_alpha * m, vae_rank=base.vae_rank * m,
+                        vae_alpha=base.vae_alpha * m) for m in range(1, 4 * adapters + 1)), key=lambda c: abs(count(c) - target))
+    return best, count(best), target
+
+
+def train_multitask(config: TrainConfig, preset: Preset, out: Path, backbone: Path, families: list[str]) -> dict[str, Any]:
+    """The multi-task control: one adapter on every training pair, as many trainable parameters as the family adapters
+    together and as many steps as they have together; published as a checkpoint whose router is ``single``."""
+    base = _recipe(config, preset, "lora")
+    shape, count, target = matched_adapter(backbone, preset, len(families))
+    recipe = replace(base, steps=base.steps * len(families),
+                     source=f"{base.source}; multi-task control: {len(families)} x {base.steps} steps, LoRA ranks "
+                            f"{shape.unet_rank}/{shape.vae_rank}: {count:,} parameters for {target:,} in {len(families)} adapters")
+    run_dir = out / "stages" / f"lora-{MULTITASK}"
+    summary = train_adapter(config, preset, backbone, run_dir, MULTITASK, None, shape, recipe)
+    summary["parameters"] = {"adapter": count, "family_adapters": target}
+    _publish_adapter(out, run_dir, MULTITASK)
+    return summary
+
+
+def _publish_adapter(out: Path, run_dir: Path, name: str) -> None:
+    _verified(run_dir)
+    checksums.unseal(out)
+    for suffix in (".json", ".safetensors"):  # atomic copies; the weights, which mark the adapter present, last
+        write_bytes((out / "adapters" / name).with_suffix(suffix), (run_dir / "adapter").with_suffix(suffix).read_bytes())
+
+
 def single_families(config: TrainConfig) -> list[str]:
     """Families with single-degradation pairs (labels == [family]) among the training pairs."""
     return sorted(labels[0] for labels in _patches(config, 1).label_sets() if len(labels) == 1)
@@ -418,7 +460,7 @@ def assemble(out: Path, preset: Preset, command: str) -> bool:
         rows = [r for r in read_log(run_dir) if r.get("loss")] if (run_dir / "logs" / "train.csv").exists() else []
         if rows:
             stages[run_dir.name] = {"steps": int(rows[-1]["step"]), "loss": float(rows[-1]["loss"]), "seconds": float(rows[-1]["seconds"])}
-    router = "learned" if (out / ROUTER_FILE).is_file() else "oracle"
+    router = "learned" if (out / ROUTER_FILE).is_file() else "single" if adapters == [MULTITASK] else "oracle"
     write_model_json(out, UIRLoRAConfig(top_k=min(preset.top_k, len(adapters)), router=router), adapters,
                      step=sum(s["steps"] for s in stages.values()), stages=stages, command=command)
     return True
@@ -428,10 +470,12 @@ def assemble(out: Path, preset: Preset, command: str) -> bool:
 class TrainOptions:
     """UIR-LoRA's ``--model-arg`` options of ``uirbench train``.
 
-    ``stage``: backbone, lora, router or all; ``degradation``: with stage lora, the one family whose adapter
-    is trained (default: every family with single-degradation pairs); ``backbone``: a ready backbone (hub id
-    or folder) for stage lora or all, e.g. a folder from ``huggingface-cli download stabilityai/sd-turbo
-    --local-dir DIR`` made elsewhere (default: the preset's).
+    ``stage``: backbone, lora, router or all, or multitask (the control: one adapter trained on every family, with
+    as many parameters and steps as the family adapters together, into its own --out, router ``single``);
+    ``degradation``: with stage lora, the one family whose adapter is trained (default: every family with
+    single-degradation pairs); ``backbone``: a ready backbone (hub id or folder) for stage lora, all or multitask,
+    e.g. a folder from ``huggingface-cli download stabilityai/sd-turbo --local-dir DIR`` made elsewhere, or the
+    ``backbone/`` of a UIR-LoRA run (default: the preset's).
     """
 
     stage: str = "all"
@@ -443,8 +487,9 @@ class TrainOptions:
             raise UserError(f"--model-arg stage={self.stage}: valid stages are {', '.join(STAGES)}")
         if self.degradation and self.stage != "lora":
             raise UserError("--model-arg degradation applies to stage=lora only (it names the one adapter to train)")
-        if self.backbone and self.stage not in ("lora", "all"):
-            raise UserError("--model-arg backbone names a ready backbone for stage=lora or all (stage=backbone pre-trains one)")
+        if self.backbone and self.stage not in ("lora", "all", MULTITASK):
+            raise UserError("--model-arg backbone names a ready backbone for stage=lora, all or multitask (stage=backbone "
+                            "pre-trains one)")
 
 
 def train_uir_lora(config: TrainConfig) -> dict[str, Any]:
@@ -466,10 +511,10 @@ def train_uir_lora(config: TrainConfig) -> dict[str, Any]:
         for family in families:
             run_dir = out / "stages" / f"lora-{family}"
             summaries[run_dir.name] = train_adapter(config, preset, base, run_dir, family, [family])
-            _verified(run_dir)
-            checksums.unseal(out)
-            for suffix in (".json", ".safetensors"):  # atomic copies; the weights, which mark the adapter present, last
-                write_bytes((out / "adapters" / family).with_suffix(suffix), (run_dir / "adapter").with_suffix(suffix).read_bytes())
+            _publish_adapter(out, run_dir, family)
+    if stage == MULTITASK:
+        summaries[f"lora-{MULTITASK}"] = train_multitask(config, preset, out, backbone_dir(out, preset, options.backbone),
+                                                         single_families(config))
     if stage in ("router", "all"):
         summaries["router"] = train_router(config, preset, out)
     assembled = assemble(out, preset, config.command)

@@ -1,0 +1,140 @@
+"""Copy a finished training run into the package as a shipped checkpoint, with its model card.
+
+    python tools/ship_checkpoint.py --run runs/nafnet-small --dest uirbench/checkpoints/nafnet --data cbsd68 \
+        --eval eval/cbsd68/nafnet-small --identity eval/cbsd68/identity \
+        [--builtin-eval eval/builtin/nafnet-small --builtin-identity eval/builtin/identity] [--note "..."]
+
+Copies the checkpoint files (``model.json``, weights; UIR-LoRA: ``backbone/``, ``adapters/``, ``router.safetensors``)
+but no run state, writes each training log as ``logs/<run>.csv`` and a ``README.md`` model card (command, data
+and source fingerprints, wall time, validation curve, parameters, scores per family against identity with 95% CIs),
+then seals the folder's ``checksums.json`` over every file. Every number in the card is read from the run folder and
+the ``uirbench evaluate`` outputs named on the command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import shutil
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from uirbench import checksums
+from uirbench.manifest import source_fingerprint
+from uirbench.suites import FAMILIES
+
+SKIP = {"state", "logs", "stages", "train.json", checksums.MANIFEST, "README.md"}
+
+
+def logs_of(run: Path) -> dict[str, Path]:
+    """Each training log of a run: ``train`` for a one-task run, the stage name for UIR-LoRA's stage runs."""
+    if (run / "logs" / "train.csv").is_file():
+        return {"train": run / "logs" / "train.csv"}
+    return {p.parents[1].name: p for p in sorted((run / "stages").glob("*/logs/train.csv"))}
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def curve(rows: list[dict[str, str]]) -> tuple[list[str], float, int]:
+    """Markdown lines of the validation curve (step, last train loss, validation values), wall seconds, last step."""
+    loss, lines, seconds, step = {}, [], 0.0, 0
+    for row in rows:
+        if row.get("loss"):
+            loss[int(row["step"])] = float(row["loss"])
+            seconds, step = float(row["seconds"]), int(row["step"])
+        values = {k: v for k, v in row.items() if k.startswith("val") and v}
+        if values:
+            at = int(row["step"])
+            last = max((s for s in loss if s <= at), default=None)
+            shown = ", ".join(f"{k} {float(v):.3f}" for k, v in values.items())
+            lines.append(f"| {at} | {loss[last]:.4f} | {shown} |" if last is not None else f"| {at} | | {shown} |")
+    return lines, seconds, step
+
+
+def cell(stats: dict, digits: int) -> str:
+    return f"{stats['mean']:.{digits}f} [{stats['ci95'][0]:.{digits}f}, {stats['ci95'][1]:.{digits}f}]"
+
+
+def score_table(model: dict, identity: dict, title: str) -> list[str]:
+    """Overall, per-track and per-family PSNR/SSIM of the model and of identity, with the PSNR gain."""
+    rows = [("overall", model["overall"], identity["overall"])]
+    rows += [(f"[{t}]", model["per_track"][t], identity["per_track"][t]) for t in sorted(model["per_track"])]
+    rows += [(f, model["per_degradation"][f], identity["per_degradation"][f]) for f in FAMILIES if f in model["per_degradation"]]
+    lines = [f"### {title}", "", f"{model['dataset']['pairs']} pairs, dataset fingerprint `{model['dataset']['fingerprint'][:12]}`; "
+             f"model: `{model['command']}`; identity: `{identity['command']}`. RGB, mean of per-image values, 95% bootstrap CI.",
+             "", "| | PSNR | identity PSNR | gain (dB) | SSIM | identity SSIM |", "|---|---:|---:|---:|---:|---:|"]
+    for name, m, i in rows:
+        gain = m["psnr"]["mean"] - i["psnr"]["mean"]
+        lines.append(f"| {name} | {cell(m['psnr'], 2)} | {cell(i['psnr'], 2)} | {gain:+.2f} | {cell(m['ssim'], 4)} | "
+                     f"{cell(i['ssim'], 4)} |")
+    runtime = model.get("runtime", {})
+    if runtime.get("mean_ms_per_image"):
+        lines += ["", f"Restore time: {runtime['mean_ms_per_image']:.0f} ms per image on {runtime.get('device', '?')}."]
+    return [*lines, ""]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", required=True, type=Path)
+    parser.add_argument("--dest", required=True, type=Path)
+    parser.add_argument("--data", required=True, type=Path, help="the dataset the run trained on (its fingerprints)")
+    parser.add_argument("--eval", required=True, type=Path, help="uirbench evaluate output of the checkpoint on --data's test split")
+    parser.add_argument("--identity", required=True, type=Path, help="uirbench evaluate --model identity on the same split")
+    parser.add_argument("--builtin-eval", type=Path)
+    parser.add_argument("--builtin-identity", type=Path)
+    parser.add_argument("--note", default="", help="how the machine was shared during training (stated in the card)")
+    args = parser.parse_args()
+
+    model_json = json.loads((args.run / "model.json").read_text())
+    name = model_json["model"]
+    if args.dest.exists():
+        shutil.rmtree(args.dest)
+    args.dest.mkdir(parents=True)
+    for path in sorted(args.run.iterdir()):
+        if path.name in SKIP:
+            continue
+        (shutil.copytree if path.is_dir() else shutil.copy2)(path, args.dest / path.name)
+    suite = json.loads((args.data / "suite.json").read_text())
+    fingerprint = json.loads((args.data / "fingerprint.json").read_text())["fingerprint"]
+    card = [f"# {name} small checkpoint (shipped with uirbench)", "",
+            f"The default model of `uirbench evaluate --model {name}`: the `small` preset, trained on CPU with on-the-fly "
+            "degradations (`--online`) from the train split of the CBSD68 board, its checkpoint selected as the run's last "
+            "(the validation curve below, on the board's val split, is what the choice rests on).", "",
+            "## How it was made", "",
+            f"- command: `{model_json.get('command') or 'see logs'}` (in the folder holding the dataset `cbsd68`)",
+            f"- data: `{suite.get('command')}`; suite `{suite['suite']['name']}`, seed {suite['seed']}; dataset fingerprint "
+            f"`{fingerprint}`; source fingerprint `{source_fingerprint(suite['images'])}` ({len(suite['images'])} clean images)",
+            f"- versions: {', '.join(f'{k} {v}' for k, v in suite['versions'].items())}"]
+    if args.note:
+        card.append(f"- machine: {args.note}")
+    total = 0.0
+    (args.dest / "logs").mkdir()
+    for run_name, path in logs_of(args.run).items():
+        shutil.copy2(path, args.dest / "logs" / f"{run_name}.csv")
+        lines, seconds, step = curve(read_rows(path))
+        total += seconds
+        card += ["", f"### {run_name}: {step} steps, {seconds / 60:.1f} min of training (log: `logs/{run_name}.csv`)", "",
+                 "| step | train loss | validation |", "|---:|---:|---|", *lines]
+    card += ["", f"Total training wall time: {total / 60:.1f} min.", "", "## Scores", ""]
+    card += score_table(json.loads((args.eval / "summary.json").read_text()),
+                        json.loads((args.identity / "summary.json").read_text()), "CBSD68 board (test split)")
+    if args.builtin_eval and args.builtin_identity:
+        card += score_table(json.loads((args.builtin_eval / "summary.json").read_text()),
+                            json.loads((args.builtin_identity / "summary.json").read_text()), "Built-in default board (test split)")
+    summary = json.loads((args.eval / "summary.json").read_text())
+    card += ["## What is inside", "", f"- config: `{json.dumps(model_json.get('config', {}), sort_keys=True)}`",
+             f"- parameters: {summary['model']['parameters']:,}"]
+    (args.dest / "README.md").write_text("\n".join(card) + "\n")
+    checksums.seal(args.dest)
+    size = sum(p.stat().st_size for p in args.dest.rglob("*") if p.is_file())
+    print(f"shipped {name} to {args.dest}: {size / 1e6:.2f} MB")
+
+
+if __name__ == "__main__":
+    main()
