@@ -21,6 +21,7 @@ import torch
 from uirbench import checksums
 from uirbench.cli import main
 from uirbench.errors import CheckpointError
+from uirbench.registry import MODELS
 
 FAULTS = ("truncate", "flip", "garbage", "empty", "remove")
 TRAIN = ("train", "--model", "nafnet", "--preset", "tiny", "--steps", "4", "--batch-size", "2", "--patch", "32",
@@ -250,11 +251,28 @@ def test_unreadable_uir_lora_file_with_matching_checksums(uir, tiny_dataset, cap
     assert f"{where} cannot be loaded" in err
 
 
-def test_shipped_checkpoint_is_intact():
-    from uirbench.uir_lora.model import shipped_checkpoint
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if MODELS.spec(n).default_checkpoint is not None])
+def test_shipped_checkpoints_are_intact_small_and_carry_their_model_card(name):
+    """Every shipped checkpoint: its checksums hold, it loads as its model, it is under 10 MB, its card names the command."""
+    from uirbench.models import load_checkpoint, shipped_checkpoint
 
-    path = shipped_checkpoint()
-    assert checksums.problems(path) == [] and checksums.problems(path / "backbone") == []
+    path = shipped_checkpoint(name)
+    assert path == MODELS.spec(name).default_checkpoint()
+    assert checksums.problems(path) == []
+    if (path / "backbone").is_dir():
+        assert checksums.problems(path / "backbone") == []
+    assert sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) <= 10 * 2**20
+    assert f"uirbench train --model {name} --preset" in (path / "README.md").read_text()
+    assert load_checkpoint(path, expected_model=name).name == name
+
+
+def test_a_missing_shipped_checkpoint_says_how_to_get_one(monkeypatch, tmp_path):
+    from uirbench import models
+
+    monkeypatch.setattr(models, "CHECKPOINTS", tmp_path)
+    with pytest.raises(CheckpointError, match=r"the shipped nafnet checkpoint is missing .* reinstall uirbench, or train one with "
+                                              r"`uirbench train --model nafnet --preset small --out DIR`"):
+        models.shipped_checkpoint("nafnet")
 
 
 @pytest.fixture(scope="module")

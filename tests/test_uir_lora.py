@@ -17,12 +17,12 @@ import torch
 
 from uirbench.cli import main
 from uirbench.degradations import families
-from uirbench.models import load_checkpoint
+from uirbench.models import load_checkpoint, shipped_checkpoint
 from uirbench.registry import MODELS
 from uirbench.restorer import restore
 from uirbench.uir_lora import lora
 from uirbench.uir_lora.backbone import load_backbone
-from uirbench.uir_lora.model import UIRLoRA, UIRLoRAConfig, shipped_checkpoint
+from uirbench.uir_lora.model import UIRLoRA, UIRLoRAConfig
 from uirbench.uir_lora.router import ClipRouter, LearnedRouter, RouterConfig, label_targets, oracle_weights, route
 from uirbench.uir_lora.train import adapter_loss
 
@@ -334,7 +334,7 @@ def test_shipped_checkpoint_restores_and_evaluates_with_the_oracle(tiny_dataset,
     from uirbench.evaluate import EvaluateConfig, evaluate
     from uirbench.models import create_model
 
-    path = shipped_checkpoint()
+    path = shipped_checkpoint("uir-lora")
     assert sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) <= 10 * 2**20
     assert "uirbench train --model uir-lora --preset tiny" in (path / "README.md").read_text()
     model = create_model("uir-lora")

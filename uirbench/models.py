@@ -13,14 +13,34 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from uirbench import checksums
-from uirbench.errors import UserError
+from uirbench.errors import CheckpointError, UserError
 from uirbench.options import typed_options
 from uirbench.registry import MODELS
 from uirbench.restorer import MODEL_JSON, Restorer
+
+CHECKPOINTS = Path(__file__).parent / "checkpoints"
+"""The checkpoints installed with the package, one folder per model (``uirbench/checkpoints/<name>/``), each with
+its model card (``README.md``: command, data fingerprint, wall time, log, scores)."""
+
+
+def shipped_checkpoint(name: str) -> Path:
+    """The checkpoint folder shipped for model ``name``; a missing one is an error that says how to get one."""
+    path = CHECKPOINTS / name
+    if not (path / MODEL_JSON).is_file():
+        raise CheckpointError(f"the shipped {name} checkpoint is missing ({path}/{MODEL_JSON}): reinstall uirbench, or train "
+                              f"one with `uirbench train --model {name} --preset small --out DIR` and pass --checkpoint DIR")
+    return path
+
+
+def shipped(name: str) -> Callable[[], Path]:
+    """``ModelSpec.default_checkpoint`` of a model whose checkpoint ships in ``uirbench/checkpoints/<name>/``."""
+    return partial(shipped_checkpoint, name)
 
 
 def preset_config(name: str, preset: str) -> Any:
@@ -118,7 +138,7 @@ def create_model(name: str, checkpoint: str | None = None, device: str = "cpu", 
 
 
 def resolved_checkpoint(name: str, checkpoint: str | None) -> str | None:
-    """The checkpoint folder a model run uses: ``checkpoint``, else the model's shipped default (UIR-LoRA), else None."""
+    """The checkpoint folder a model run uses: ``checkpoint``, else the model's shipped default, else None."""
     default = MODELS.spec(name).default_checkpoint
     return checkpoint if checkpoint is not None or default is None else str(default())
 

@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from uirbench import checksums
-from uirbench.errors import CheckpointError, UserError
+from uirbench.errors import UserError
+from uirbench.models import shipped
 from uirbench.registry import MODELS
 from uirbench.restorer import Restorer
 from uirbench.uir_lora.router import CLIP_SOURCE, ROUTERS, oracle_weights, route
@@ -57,16 +58,7 @@ class UIRLoRAConfig:
             raise UserError(f"top_k must be >= 1, got {self.top_k}")
 
 
-def shipped_checkpoint() -> Path:
-    """The tiny checkpoint installed with the package (made by ``uirbench train --model uir-lora --preset tiny``)."""
-    path = Path(__file__).parent / "checkpoint"
-    if not (path / "model.json").is_file():
-        raise CheckpointError(f"the shipped UIR-LoRA checkpoint is missing ({path}/model.json): reinstall uirbench, "
-                                "or train one with `uirbench train --model uir-lora --preset tiny --out DIR` and pass --checkpoint DIR")
-    return path
-
-
-@MODELS.register(MODEL_NAME, kind="reference", config=UIRLoRAConfig, options=UIRLoRAConfig, default_checkpoint=shipped_checkpoint,
+@MODELS.register(MODEL_NAME, kind="reference", config=UIRLoRAConfig, options=UIRLoRAConfig, default_checkpoint=shipped(MODEL_NAME),
                  trainer="uirbench.uir_lora.train:train_uir_lora",
                  paper="Zhang et al. 2024, UIR-LoRA: universal image restoration through multiple low-rank adaptation (arXiv 2409.20197)")
 class UIRLoRA(Restorer):
