@@ -351,3 +351,17 @@ def test_page_renders_in_headless_chromium(board_dir, tmp_path):
     assert overall.count("<tr>") == 3 and "identity" in overall and "median3" in overall
     assert dom.count("<img ") == len(list((out / "figures").glob("*.png")))
     assert 'title="click to sort by psnr"' in overall  # the inline sorting script ran
+
+
+def test_boards_name_the_source_of_their_clean_images(board_dir, tiny_dataset, photo_dir, tmp_path):
+    """An entry records where its dataset's clean images came from; the board's heading and spec say it."""
+    from uirbench.manifest import source_fingerprint
+
+    images = json.loads((tiny_dataset / "suite.json").read_text())["images"]
+    entry = load_entry(board_dir / "median3.json")
+    assert entry["dataset"]["source"] == str(photo_dir)
+    assert entry["dataset"]["source_fingerprint"] == source_fingerprint(images)
+    _cli(["leaderboard", "build", "--entries", str(board_dir), "--out", str(tmp_path / "out")])
+    readme = (tmp_path / "out" / "README.md").read_text()
+    label = f"{photo_dir.name} (source fingerprint {source_fingerprint(images)[:12]})"
+    assert f"## Board uir-v2/test on {label} (" in readme and f"; clean images: {label}" in readme

@@ -26,7 +26,7 @@ import numpy as np
 from uirbench.card import severity_label
 from uirbench.errors import UserError
 from uirbench.io import ImageError, read_image, to_numpy, to_tensor, write_bytes, write_image, write_json
-from uirbench.manifest import ManifestError, pixel_sha256, read_fingerprint, suite_identity
+from uirbench.manifest import ManifestError, pixel_sha256, read_fingerprint, source_identity, suite_identity
 from uirbench.progress import Progress
 from uirbench.stats import summarize
 
@@ -270,7 +270,8 @@ def score_restored(config: EvaluateConfig, rows: list[dict[str, Any]], metrics: 
     fingerprint = read_fingerprint(data)["fingerprint"]
     suite = suite_identity(data)[0]
     summary["model"] = model_info
-    summary["dataset"] = {"dir": str(data), "suite": suite, "split": config.split, "fingerprint": fingerprint, "pairs": len(rows)}
+    summary["dataset"] = {"dir": str(data), "suite": suite, "split": config.split, "fingerprint": fingerprint, "pairs": len(rows),
+                          **source_identity(data)}
     summary["metric_spec"] = {**metric_spec(per_image_names, color_space=config.color_space, crop_border=config.crop_border),
                               "quantisation": QUANTISATION}
     return records, summary, elapsed

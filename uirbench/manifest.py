@@ -146,6 +146,16 @@ def suite_identity(out: Path) -> tuple[str, int]:
     return name, seed
 
 
+def source_identity(out: Path) -> dict[str, str]:
+    """Where a dataset's clean images came from, as ``out/suite.json`` records it: ``source`` (as given to generate
+    or import) and ``source_fingerprint`` (:func:`source_fingerprint` of its images); absent fields are left out."""
+    meta = read_json(Path(out) / "suite.json")
+    identity = {"source": meta["source"]} if isinstance(meta.get("source"), str) else {}
+    if isinstance(meta.get("images"), dict) and meta["images"]:
+        identity["source_fingerprint"] = source_fingerprint(meta["images"])
+    return identity
+
+
 def load_manifest(out: Path, split: str) -> list[dict[str, Any]]:
     """Rows of ``out/split/metadata.jsonl``; an unparsable line is a :class:`ManifestError` naming file and line."""
     path = Path(out) / split / MANIFEST

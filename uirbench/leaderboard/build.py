@@ -45,7 +45,8 @@ def _readme(parts: list[tuple[Board, list[Table], list[str]]], self_reported: Ta
              "verify and score a folder/zip of restored PNGs: `uirbench submit RESTORED --data DIR --name NAME`.", "",
              f"**Boards.** {BOARD_RULE}", "", f"**Ranks.** {RANK_RULE}", ""]
     for board, tables, figures in parts:
-        lines += [f"## Board {board.suite}/{board.split} ({board.fingerprint[:12]}, {len(board.entries)} entries)", "",
+        on = f" on {board.source}" if board.source else ""
+        lines += [f"## Board {board.suite}/{board.split}{on} ({board.fingerprint[:12]}, {len(board.entries)} entries)", "",
                   "Metric spec:", "", *[f"- {line}" for line in spec_lines(board)], ""]
         for table in tables:
             lines += [f"### {table.title}", "", to_markdown(table)]

@@ -35,7 +35,7 @@ _TOP = {"schema_version", "name", "provenance", "model", "runtime", "dataset", "
 _OPTIONAL_TOP = {"set_metrics", "commands", "submission", "source"}
 _MODEL = {"name", "checkpoint_sha256", "parameters", "options"}
 _RUNTIME = {"device", "mean_ms_per_image", "images_per_second"}
-_DATASET = {"suite", "split", "fingerprint", "pairs"}
+_DATASET = {"suite", "split", "fingerprint", "pairs", "source", "source_fingerprint"}
 _STAT = {"mean", "ci95", "n"}
 _SUBMISSION = {"sha256", "images"}
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
@@ -57,7 +57,8 @@ def entry_from_summary(summary: dict[str, Any], name: str | None = None, command
         "provenance": "recomputed",
         "model": {k: summary["model"][k] for k in ("name", "checkpoint_sha256", "parameters", "options") if k in summary["model"]},
         "runtime": {k: summary["runtime"][k] for k in ("device", "mean_ms_per_image", "images_per_second") if k in summary["runtime"]},
-        "dataset": {k: summary["dataset"][k] for k in ("suite", "split", "fingerprint", "pairs")},
+        "dataset": {k: summary["dataset"][k] for k in ("suite", "split", "fingerprint", "pairs", "source", "source_fingerprint")
+                    if k in summary["dataset"]},
         "metric_spec": summary["metric_spec"],
         "results": {group: summary[group] for group in RESULT_GROUPS},
         "set_metrics": summary.get("set_metrics", {}),
@@ -143,7 +144,8 @@ def validate_entry(entry: Any, where: str = "entry") -> dict[str, Any]:
     _fields(entry["runtime"], _RUNTIME, f"{where}.runtime", optional={"mean_ms_per_image", "images_per_second"})
     for key in ("mean_ms_per_image", "images_per_second"):
         _number(entry["runtime"].get(key), f"{where}.runtime.{key}", allow_none=True)
-    _fields(entry["dataset"], _DATASET, f"{where}.dataset", optional=set() if recomputed else {"fingerprint", "pairs"})
+    _fields(entry["dataset"], _DATASET, f"{where}.dataset",
+            optional={"source", "source_fingerprint"} | (set() if recomputed else {"fingerprint", "pairs"}))
     if not isinstance(entry["metric_spec"], dict) or "averaging" not in entry["metric_spec"]:
         raise EntryError(f"{where}.metric_spec: expected an object stating at least 'averaging'")
     # uirbench's summary has every group; numbers copied from a paper may have only some

@@ -106,7 +106,8 @@ def render_page(boards: list[tuple[Board, list[Table], list[str]]], self_reporte
              f"<details><summary>How boards and ranks are computed</summary><p class=\"rule\">{_esc(BOARD_RULE)}</p>"
              f'<p class="rule">{_esc(RANK_RULE)}</p></details>', f"<p>Regenerate: <code>{_esc(regenerate)}</code></p>"]
     for board, tables, figures in boards:
-        parts.append(f'<section id="board-{_esc(board.slug)}"><h2>Board {_esc(board.suite)}/{_esc(board.split)} '
+        on = f" on {board.source}" if board.source else ""
+        parts.append(f'<section id="board-{_esc(board.slug)}"><h2>Board {_esc(board.suite)}/{_esc(board.split)}{_esc(on)} '
                      f"<small>({_esc(board.fingerprint[:12])}, {len(board.entries)} entries)</small></h2>")
         parts.append('<pre class="spec">' + _esc("\n".join(spec_lines(board))) + "</pre>")
         parts += [table_html(t) for t in tables]

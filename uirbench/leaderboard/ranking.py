@@ -39,6 +39,15 @@ class Board:
     entries: tuple[dict[str, Any], ...]
 
     @property
+    def source(self) -> str:
+        """The clean images' source as the entries record it (``CBSD68 (source fingerprint aaccb3e0089d)``), or ""."""
+        d = next((e["dataset"] for e in self.entries if e["dataset"].get("source")), None)
+        if d is None:
+            return ""
+        name = d["source"].rstrip("/").rsplit("/", 1)[-1]
+        return f"{name} (source fingerprint {d['source_fingerprint'][:12]})" if d.get("source_fingerprint") else name
+
+    @property
     def slug(self) -> str:
         """A stable file-name prefix: suite, split, fingerprint and spec hash (8 hex digits each)."""
         spec = hashlib.sha256(json.dumps(self.metric_spec, sort_keys=True).encode()).hexdigest()

@@ -55,7 +55,8 @@ def order_levels(labels: list[str]) -> list[str]:
 def spec_lines(board: Board) -> list[str]:
     """The full metric-spec block of a board: dataset, each metric's conventions, averaging, quantisation."""
     spec = board.metric_spec
-    lines = [f"dataset: suite {board.suite}, split {board.split}, {board.pairs} pairs, fingerprint {board.fingerprint}"]
+    lines = [f"dataset: suite {board.suite}, split {board.split}, {board.pairs} pairs, fingerprint {board.fingerprint}"
+             + (f"; clean images: {board.source}" if board.source else "")]
     for metric in board.metrics:
         direction = "higher is better" if board.higher_is_better(metric) else "lower is better"
         details = ", ".join(f"{k} {v}" for k, v in spec[metric].items() if k not in ("higher_is_better", "per_image"))
