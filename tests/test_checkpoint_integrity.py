@@ -326,3 +326,17 @@ def test_stage_trained_again_as_told_publishes_the_same_adapter(stage_run, uir_s
     published = stage_run / "adapters" / "blur.safetensors"
     assert published.read_bytes() == (uir_stage_run / "adapters" / "blur.safetensors").read_bytes()
     assert checksums.problems(stage_run) == []
+
+
+def test_checkpoint_sha256_covers_what_restores_not_the_card_or_logs(tmp_path):
+    from uirbench.models import checkpoint_sha256
+
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "model.json").write_text("{}")
+    (tmp_path / "model.safetensors").write_bytes(b"weights")
+    before = checkpoint_sha256(tmp_path)
+    (tmp_path / "README.md").write_text("# the model card, rewritten with new scores")
+    (tmp_path / "logs" / "train.csv").write_text("step,loss\n")
+    assert checkpoint_sha256(tmp_path) == before
+    (tmp_path / "model.safetensors").write_bytes(b"weight5")
+    assert checkpoint_sha256(tmp_path) != before

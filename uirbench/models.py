@@ -144,13 +144,15 @@ def resolved_checkpoint(name: str, checkpoint: str | None) -> str | None:
 
 
 def checkpoint_sha256(path: str | Path | None) -> str | None:
-    """sha256 over a checkpoint's files (names and bytes), training state, logs and ``checksums.json`` manifests
-    (derived from the other files) excluded; None without one."""
+    """sha256 over a checkpoint's files (names and bytes): what restores. Training state, logs, the model card
+    (top-level ``README.md``) and ``checksums.json`` manifests (derived from the other files) are excluded; None
+    without a checkpoint."""
     if path is None:
         return None
     h = hashlib.sha256()
     files = [p for p in Path(path).rglob("*")
-             if p.is_file() and p.name != checksums.MANIFEST and not {"state", "logs"} & set(p.relative_to(path).parts)]
+             if p.is_file() and p.name != checksums.MANIFEST and not {"state", "logs"} & set(p.relative_to(path).parts)
+             and p.relative_to(path).as_posix() != "README.md"]
     for file in sorted(files):
         h.update(file.relative_to(path).as_posix().encode() + b"\0" + file.read_bytes())
     return h.hexdigest()
