@@ -325,3 +325,29 @@ def test_without_pyiqa_the_perceptual_metrics_say_how_to_install_it(tmp_path):
                                 env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
         assert result.returncode == 2, result.stderr
         assert "needs the optional package pyiqa" in result.stderr and "pip install 'uirbench[perceptual]'" in result.stderr
+
+
+def test_ssim_with_a_precomputed_reference_is_bit_identical_to_filtering_all_five_maps_together(astronaut):
+    """generate filters the clean image's maps [y, y^2] once per image; a depthwise filter treats every channel
+    alone, so this equals SSIM's original single pass over [x, y, x^2, y^2, xy] to the last bit."""
+    import numpy as np
+    import torch.nn.functional as F
+
+    from uirbench.io import to_tensor
+    from uirbench.metrics.fidelity import SSIM_K1, SSIM_K2, _separable_window, ssim_against, ssim_reference
+
+    rng = np.random.default_rng(0)
+    clean = np.ascontiguousarray(astronaut[:120, :150])
+    noisy = np.clip(clean + rng.normal(0, 20, clean.shape), 0, 255).astype(np.uint8)
+    x, y = to_tensor(noisy, channels_last=True), to_tensor(clean, channels_last=True)
+    xs, ys = x - 0.5, y - 0.5  # the one-pass formula, written out
+    maps = torch.cat([xs, ys, xs * xs, ys * ys, xs * ys], 1).contiguous(memory_format=torch.channels_last)
+    h, v = _separable_window(15, maps.device)
+    mu_x, mu_y, e_xx, e_yy, e_xy = F.conv2d(F.conv2d(maps, h, groups=15), v, groups=15).split(3, 1)
+    c1, c2, cross = SSIM_K1**2, SSIM_K2**2, 0.5 * (mu_x + mu_y)
+    mu_xy, mu_sq = mu_x * mu_y, mu_x * mu_x + mu_y * mu_y
+    one_pass = ((2 * (mu_xy + cross) + (2 * 0.25 + c1)) * (2 * (e_xy - mu_xy) + c2)
+                / ((mu_sq + 2 * cross + (2 * 0.25 + c1)) * ((e_xx + e_yy - mu_sq) + c2))).mean(dim=(1, 2, 3), dtype=torch.float64)
+    reference = ssim_reference(y)
+    assert torch.equal(ssim_against(x, reference), one_pass)
+    assert float(ssim_against(y, reference)[0]) == pytest.approx(1.0, abs=1e-6)

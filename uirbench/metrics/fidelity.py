@@ -125,20 +125,50 @@ def ssim_per_image(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0) ->
 
     ``x``, ``y``: NCHW float tensors, H and W >= 11. Returns float64 [N].
 
-    Speed and precision: the five moment maps [x, y, x², y², xy] are filtered together by two
-    depthwise 1-D float32 convolutions in channels-last layout (4x faster on CPU than NCHW when the
-    width is not a multiple of 8). Values are shifted by -R/2 first, which leaves (co)variances
-    unchanged but shrinks E[x²] and so the cancellation in E[x²] - mu²; the shift is added back to
-    the means. Error against a float64 reference: < 1e-6 on real image pairs.
+    Speed and precision: the moment maps are filtered by two depthwise 1-D float32 convolutions in
+    channels-last layout (4x faster on CPU than NCHW when the width is not a multiple of 8). Values are
+    shifted by -R/2 first, which leaves (co)variances unchanged but shrinks E[x²] and so the cancellation
+    in E[x²] - mu²; the shift is added back to the means. Error against a float64 reference: < 1e-6 on
+    real image pairs. The reference's maps [y, y²] are filtered apart (:func:`ssim_reference`), so many
+    images scored against one reference (``generate``'s input SSIM) filter them once; a depthwise filter
+    treats every channel alone, so the result is the same to the last bit either way.
     """
-    c = x.shape[1]
-    shift = data_range / 2
-    x, y = x.float() - shift, y.float() - shift
-    moments = torch.cat([x, y, x * x, y * y, x * y], 1).contiguous(memory_format=torch.channels_last)
-    horizontal, vertical = _separable_window(5 * c, x.device)
-    filtered = F.conv2d(F.conv2d(moments, horizontal, groups=5 * c), vertical, groups=5 * c)
-    mu_x, mu_y, e_xx, e_yy, e_xy = filtered.split(c, 1)
-    c1, c2 = (SSIM_K1 * data_range) ** 2, (SSIM_K2 * data_range) ** 2
+    return ssim_against(x, ssim_reference(y, data_range))
+
+
+@dataclass(frozen=True)
+class SSIMReference:
+    """The reference image's part of SSIM: its shifted values and its filtered moments mu_y, E[y²] (float32,
+    channels-last), from :func:`ssim_reference`."""
+
+    shifted: torch.Tensor
+    mu: torch.Tensor
+    e_sq: torch.Tensor
+    data_range: float
+
+
+def _filtered(maps: list[torch.Tensor]) -> torch.Tensor:
+    """The 11x11 Gaussian window over each channel of the concatenated ``maps`` (valid region)."""
+    moments = torch.cat(maps, 1).contiguous(memory_format=torch.channels_last)
+    horizontal, vertical = _separable_window(moments.shape[1], moments.device)
+    return F.conv2d(F.conv2d(moments, horizontal, groups=moments.shape[1]), vertical, groups=moments.shape[1])
+
+
+def ssim_reference(y: torch.Tensor, data_range: float = 1.0) -> SSIMReference:
+    """Precompute the reference ``y`` (NCHW float) of :func:`ssim_against`."""
+    shifted = y.float() - data_range / 2
+    mu, e_sq = _filtered([shifted, shifted * shifted]).split(y.shape[1], 1)
+    return SSIMReference(shifted, mu, e_sq, data_range)
+
+
+def ssim_against(x: torch.Tensor, ref: SSIMReference) -> torch.Tensor:
+    """Mean SSIM per image of ``x`` (NCHW float, the reference's shape) against a precomputed reference;
+    float64 [N] (see :func:`ssim_per_image`)."""
+    shift = ref.data_range / 2
+    x = x.float() - shift
+    mu_x, e_xx, e_xy = _filtered([x, x * x, x * ref.shifted]).split(x.shape[1], 1)
+    mu_y, e_yy = ref.mu, ref.e_sq
+    c1, c2 = (SSIM_K1 * ref.data_range) ** 2, (SSIM_K2 * ref.data_range) ** 2
     mu_xy = mu_x * mu_y
     mu_sq = mu_x * mu_x + mu_y * mu_y
     cross = shift * (mu_x + mu_y)  # unshifted: mu_x' mu_y' = mu_xy + cross + shift², mu_x'² + mu_y'² = mu_sq + 2 cross + 2 shift²
