@@ -365,3 +365,17 @@ def test_boards_name_the_source_of_their_clean_images(board_dir, tiny_dataset, p
     readme = (tmp_path / "out" / "README.md").read_text()
     label = f"{photo_dir.name} (source fingerprint {source_fingerprint(images)[:12]})"
     assert f"## Board uir-v2/test on {label} (" in readme and f"; clean images: {label}" in readme
+
+
+def test_analyses_in_notes_are_copied_into_the_readme(board_dir, tmp_path):
+    import shutil
+
+    entries = tmp_path / "lb" / "entries"
+    shutil.copytree(board_dir, entries)
+    (tmp_path / "lb" / "notes").mkdir()
+    (tmp_path / "lb" / "notes" / "b.md").write_text("## Second analysis\n\nmore\n")
+    (tmp_path / "lb" / "notes" / "a.md").write_text("## First analysis\n\ncomputed by `python tools/x.py`\n")
+    _cli(["leaderboard", "build", "--entries", str(entries), "--out", str(tmp_path / "lb")])
+    readme = (tmp_path / "lb" / "README.md").read_text()
+    first, second, made = (readme.index(t) for t in ("## First analysis", "## Second analysis", "## How each entry was made"))
+    assert first < second < made and "computed by `python tools/x.py`" in readme

@@ -1,11 +1,15 @@
 """``uirbench leaderboard build``: entries -> README.md, CSV/LaTeX tables, figures and index.html.
 
-Output in ``OUT``: ``README.md`` (Markdown tables, figure links, how each entry was made),
+Output in ``OUT``: ``README.md`` (Markdown tables, figure links, the analyses, how each entry was made),
 ``index.html`` (the static page), ``tables/<board>-<table>.csv|.tex`` and ``figures/<board>-<kind>-<metric>.png``.
 Every entry is loaded and validated before anything is written, so a bad entry leaves ``OUT`` as it
 was. The build is deterministic: the same entries give the same bytes. ``OUT/.built`` lists the
 files of the last build; files it listed that this build does not write (a removed entry's board)
 are deleted, and nothing else in ``OUT`` is touched.
+
+Analyses: every ``*.md`` file in the ``notes`` folder beside the entries folder (``leaderboard/notes/``), in name
+order, is copied into README.md after the boards. They hold what a table cannot say (e.g. whether a paper's claim
+holds at this scale) and name the commands that computed their numbers.
 """
 
 from __future__ import annotations
@@ -32,8 +36,14 @@ def regenerate_command(entries: str | Path, out: str | Path) -> str:
     return " ".join(words)
 
 
+def notes(entries_dir: str | Path) -> list[str]:
+    """The analyses to copy into README.md: each ``*.md`` of ``<entries>/../notes/``, in name order."""
+    folder = Path(entries_dir).parent / "notes"
+    return [path.read_text(encoding="utf-8").strip() + "\n" for path in sorted(folder.glob("*.md"))] if folder.is_dir() else []
+
+
 def _readme(parts: list[tuple[Board, list[Table], list[str]]], self_reported: Table | None,
-            entries: list[dict[str, Any]], regenerate: str) -> str:
+            entries: list[dict[str, Any]], regenerate: str, analyses: list[str]) -> str:
     lines = ["# uirbench leaderboard", "",
              "Every ranked number here is recomputed by uirbench from restored images (a model run with `uirbench evaluate` "
              "or a verified `uirbench submit`), under the conventions printed above each table. Self-reported numbers are "
@@ -53,6 +63,8 @@ def _readme(parts: list[tuple[Board, list[Table], list[str]]], self_reported: Ta
         lines += ["### Figures", ""]
         lines += [f"![{name}](figures/{name})" for name in figures]
         lines.append("")
+    for analysis in analyses:
+        lines += [analysis]
     if self_reported is not None:
         lines += ["## Self-reported entries (not verified, not ranked)", "", to_markdown(self_reported)]
     lines += ["## How each entry was made", ""]
@@ -89,7 +101,7 @@ def build(entries_dir: str | Path, out: str | Path) -> list[str]:
         files["tables/self-reported.csv"] = to_csv(self_reported).encode()
         files["tables/self-reported.tex"] = to_latex(self_reported).encode()
     regenerate = regenerate_command(entries_dir, out)
-    files["README.md"] = _readme(parts, self_reported, entries, regenerate).encode()
+    files["README.md"] = _readme(parts, self_reported, entries, regenerate, notes(entries_dir)).encode()
     files["index.html"] = render_page(parts, self_reported, entries, regenerate).encode()
     previous = (out / BUILT).read_text().splitlines() if (out / BUILT).exists() else []
     for name, data in sorted(files.items()):
