@@ -84,8 +84,9 @@ def main() -> None:
     parser.add_argument("--run", required=True, type=Path)
     parser.add_argument("--dest", required=True, type=Path)
     parser.add_argument("--data", required=True, type=Path, help="the dataset the run trained on (its fingerprints)")
-    parser.add_argument("--eval", required=True, type=Path, help="uirbench evaluate output of the checkpoint on --data's test split")
-    parser.add_argument("--identity", required=True, type=Path, help="uirbench evaluate --model identity on the same split")
+    parser.add_argument("--eval", type=Path, help="uirbench evaluate output of the shipped checkpoint on --data's test split "
+                                                  "(first ship without it, evaluate the shipped default, then ship again with it)")
+    parser.add_argument("--identity", type=Path, help="uirbench evaluate --model identity on the same split")
     parser.add_argument("--builtin-eval", type=Path)
     parser.add_argument("--builtin-identity", type=Path)
     parser.add_argument("--note", default="", help="how the machine was shared during training (stated in the card)")
@@ -122,14 +123,17 @@ def main() -> None:
         card += ["", f"### {run_name}: {step} steps, {seconds / 60:.1f} min of training (log: `logs/{run_name}.csv`)", "",
                  "| step | train loss | validation |", "|---:|---:|---|", *lines]
     card += ["", f"Total training wall time: {total / 60:.1f} min.", "", "## Scores", ""]
-    card += score_table(json.loads((args.eval / "summary.json").read_text()),
-                        json.loads((args.identity / "summary.json").read_text()), "CBSD68 board (test split)")
+    if args.eval and args.identity:
+        card += score_table(json.loads((args.eval / "summary.json").read_text()),
+                            json.loads((args.identity / "summary.json").read_text()), "CBSD68 board (test split)")
+    else:
+        card += ["Not scored yet.", ""]
     if args.builtin_eval and args.builtin_identity:
         card += score_table(json.loads((args.builtin_eval / "summary.json").read_text()),
                             json.loads((args.builtin_identity / "summary.json").read_text()), "Built-in default board (test split)")
-    summary = json.loads((args.eval / "summary.json").read_text())
-    card += ["## What is inside", "", f"- config: `{json.dumps(model_json.get('config', {}), sort_keys=True)}`",
-             f"- parameters: {summary['model']['parameters']:,}"]
+    card += ["## What is inside", "", f"- config: `{json.dumps(model_json.get('config', {}), sort_keys=True)}`"]
+    if args.eval:
+        card.append(f"- parameters: {json.loads((args.eval / 'summary.json').read_text())['model']['parameters']:,}")
     (args.dest / "README.md").write_text("\n".join(card) + "\n")
     checksums.seal(args.dest)
     size = sum(p.stat().st_size for p in args.dest.rglob("*") if p.is_file())
