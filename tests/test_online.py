@@ -142,3 +142,67 @@ def test_cli_trains_on_online_pairs(tiny_dataset, tmp_path):
     assert main([*args[:-3], str(again), "--save-every", "2"]) == 0
     losses = [[r["loss"] for r in read_log(d) if r.get("loss")] for d in (out, again)]
     assert losses[0] == losses[1] and len(losses[0]) >= 1
+
+
+def test_clean_batches_are_crops_of_the_clean_images(tiny_dataset):
+    source = OnlinePairs(tiny_dataset, "train", PATCH, seed=2)
+    for patch in source.clean_batch(3, 3):
+        crop = (patch.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+        assert any(_is_crop(crop, source.clean(i)[0]) for i in range(len(source.images)))
+
+
+def _is_crop(patch: np.ndarray, image: np.ndarray) -> bool:
+    try:
+        _locate(patch, image)
+        return True
+    except AssertionError:
+        return False
+
+
+def test_singles_and_mix_restrict_the_pool(tiny_dataset):
+    singles = OnlinePairs(tiny_dataset, "train", PATCH, singles=True)
+    assert all(len(labels) == 1 for labels in singles.label_sets()) and len(singles.label_sets()) == 6
+    assert all(len(labels) == 1 for labels in training_pairs(tiny_dataset, PATCH, seed=0, singles=True).label_sets())
+    # --mix weighs a degradation by name, whatever the number of its entries in the suite's tracks
+    mixed = OnlinePairs(tiny_dataset, "train", PATCH, mix={"noise": 1.0, "haze": 1.0})
+    by_name: dict[str, float] = {}
+    for draw, p in zip(mixed.pool, mixed.probs, strict=True):
+        by_name[draw.name] = by_name.get(draw.name, 0.0) + p
+    assert by_name["noise"] == pytest.approx(0.5) and by_name["haze"] == pytest.approx(0.5)
+
+
+def test_a_split_folder_is_not_taken_for_a_source(tiny_dataset):
+    with pytest.raises(UserError, match=r"a split of a generated dataset, whose images include degraded inputs"):
+        OnlinePairs(str(tiny_dataset / "train"), "train", PATCH)
+
+
+def test_resume_continues_online_training_exactly_and_refuses_other_data_settings(tiny_dataset, tmp_path, capsys):
+    import shutil
+
+    from uirbench.cli import main
+    from uirbench.runs import read_log
+
+    def args(out, *extra):
+        return ["train", "--model", "nafnet", "--data", str(tiny_dataset), "--online", "--steps", "4", "--batch-size", "2",
+                "--patch", str(PATCH), "--out", str(out), "--save-every", "2", *extra]
+
+    assert main(args(tmp_path / "whole")) == 0
+    assert main(args(tmp_path / "cut")) == 0
+    shutil.rmtree(tmp_path / "cut" / "state" / "step-0000004")  # as if killed after the step-2 save
+    assert main(args(tmp_path / "cut", "--resume")) == 0
+    assert [r["loss"] for r in read_log(tmp_path / "cut")] == [r["loss"] for r in read_log(tmp_path / "whole")]
+    shutil.rmtree(tmp_path / "cut" / "state" / "step-0000004")
+    resumed_offline = [a for a in args(tmp_path / "cut", "--resume") if a != "--online"]
+    capsys.readouterr()
+    assert main(resumed_offline) == 2  # the batches would come from the pre-generated pairs: refused, named
+    assert "the run was trained with other settings (online 'True' -> 'False')" in capsys.readouterr().err
+
+
+def test_the_router_stage_trains_on_online_pairs(tiny_dataset, tmp_path):
+    from uirbench.cli import main
+    from uirbench.uir_lora.router import load_router
+
+    out = tmp_path / "uir"
+    assert main(["train", "--model", "uir-lora", "--data", str(tiny_dataset), "--online", "--out", str(out),
+                 "--model-arg", "stage=router", "--steps", "1", "--batch-size", "2", "--patch", str(PATCH)]) == 0
+    assert load_router(out / "router.safetensors").families == ("blur", "haze", "jpeg", "lowlight", "noise", "rain")

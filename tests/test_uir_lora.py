@@ -328,6 +328,13 @@ def test_multitask_stage_matches_the_family_adapters_parameters(trained, tiny_da
     evaluate(EvaluateConfig(model="uir-lora", checkpoint=str(out), data=str(tiny_dataset), out=str(tmp_path / "eval")))
     records = [json.loads(t) for t in pd.read_parquet(tmp_path / "eval" / "per_image.parquet")["routing"]]
     assert all(r == {"router": "single", "top_k": 1, "weights": {"multitask": 1.0}} for r in records)
+    with pytest.raises(ValueError, match="takes router 'single' only"):
+        load_checkpoint(out, router="oracle")
+    # the control and the family adapters never share a folder
+    assert main(["train", "--model", "uir-lora", "--data", str(tiny_dataset), "--out", str(trained), "--model-arg",
+                 "stage=multitask", "--steps", "1"]) == 2
+    assert main(["train", "--model", "uir-lora", "--data", str(tiny_dataset), "--out", str(out), "--model-arg",
+                 "stage=router", "--steps", "1"]) == 2
 
 
 def test_shipped_checkpoint_restores_and_evaluates_with_the_oracle(tiny_dataset, tmp_path):

@@ -2,11 +2,11 @@
 
     python tools/learning_curves.py runs/nafnet-small runs/restormer-small --gain 1.5 [--out curves.md --plot curves.png]
 
-For each run (a one-task run folder, or a UIR-LoRA stage folder) reads ``logs/train.csv``, fits the validation
-PSNR against the step with a saturating power law ``v(t) = a - b t^-c`` (scipy ``curve_fit``, b, c > 0), and prints
-the curve, the fitted asymptote ``a`` and, for ``--gain G``, the step at which the fit reaches its last value + G dB
-and the wall time that takes at the run's measured seconds per step (or "beyond the asymptote"). A fit to a few
-noisy points extrapolates loosely: read it as an order of magnitude, together with the curve itself.
+For each run (a one-task run folder, or a UIR-LoRA stage folder) reads ``logs/train.csv`` and prints the validation
+PSNR curve, the dB gained per doubling of the steps over the last half of the run (a line through (log2 step, value)),
+and for ``--gain G`` the budget at which that trend gives G dB more: the factor on the steps and the wall time at the
+run's measured seconds per step. The learning rate decays to its minimum by the end of each run, so the last half of
+a curve flattens by design: a run with more steps has a slower decay, and the trend is a rough order of magnitude.
 """
 
 from __future__ import annotations
@@ -14,9 +14,14 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from uirbench.runs import training_seconds
 
 
 def read_curve(run: Path) -> tuple[list[int], list[float], float]:
@@ -25,51 +30,35 @@ def read_curve(run: Path) -> tuple[list[int], list[float], float]:
         rows = list(csv.DictReader(f))
     steps = [int(r["step"]) for r in rows if r.get("val_psnr")]
     values = [float(r["val_psnr"]) for r in rows if r.get("val_psnr")]
-    timed = [(int(r["step"]), float(r["seconds"])) for r in rows if r.get("seconds")]
-    per_step = timed[-1][1] / timed[-1][0] if timed else math.nan
-    return steps, values, per_step
+    seconds, trained = training_seconds(rows)
+    return steps, values, seconds / trained if trained else math.nan
 
 
-def power_law(t: np.ndarray, a: float, b: float, c: float) -> np.ndarray:
-    return a - b * np.power(t, -c)
-
-
-def fit(steps: list[int], values: list[float]) -> tuple[float, float, float] | None:
-    """(a, b, c) of ``a - b t^-c`` fitted to the curve, or None with fewer than 4 points or no convergence."""
-    from scipy.optimize import curve_fit
-
-    if len(steps) < 4:
+def per_doubling(steps: list[int], values: list[float]) -> float | None:
+    """dB gained per doubling of the steps: the slope of a least-squares line through (log2 step, value) over the last
+    half of the curve (the early steps, far from the run's end, are left out); None with fewer than 3 points there."""
+    half = [(s, v) for s, v in zip(steps, values, strict=True) if s >= steps[-1] / 2]
+    if len(half) < 3:
         return None
-    t, v = np.asarray(steps, float), np.asarray(values, float)
-    try:
-        params, _ = curve_fit(power_law, t, v, p0=(v[-1] + 1.0, 5.0, 0.5), bounds=([-np.inf, 0, 1e-3], [np.inf, np.inf, 5]),
-                              maxfev=20000)
-    except RuntimeError:
-        return None
-    return tuple(float(p) for p in params)
-
-
-def steps_for(params: tuple[float, float, float], value: float) -> float:
-    """The step at which the fitted curve reaches ``value`` (inf at or beyond the asymptote)."""
-    a, b, c = params
-    return math.inf if value >= a else (b / (a - value)) ** (1 / c)
+    x, y = np.log2([s for s, _ in half]), np.array([v for _, v in half])
+    return float(np.polyfit(x, y, 1)[0])
 
 
 def report(run: Path, gain: float | None) -> list[str]:
     steps, values, per_step = read_curve(run)
     lines = [f"#### {run.name}", "", "| step | val PSNR (dB) |", "|---:|---:|"]
     lines += [f"| {s} | {v:.2f} |" for s, v in zip(steps, values, strict=True)]
-    params = fit(steps, values)
-    if params is None:
-        return [*lines, "", "(too few points to fit)", ""]
-    a, b, c = params
-    lines += ["", f"Fit `v(t) = {a:.2f} - {b:.3g} t^-{c:.3f}`: asymptote {a:.2f} dB; {per_step:.2f} s per step measured."]
+    slope = per_doubling(steps, values)
+    if slope is None:
+        return [*lines, "", "(too few validation points in the last half of the run to fit)", ""]
+    lines += ["", f"Over the last half of the run: {slope:+.2f} dB per doubling of the steps; {per_step:.2f} s per step measured."]
     if gain is not None:
-        need = steps_for(params, values[-1] + gain)
-        if math.isinf(need):
-            lines.append(f"+{gain:g} dB over the last value is beyond the fitted asymptote.")
+        if slope <= 0:
+            lines.append(f"+{gain:g} dB: the curve has flattened; more steps alone do not reach it.")
         else:
-            lines.append(f"+{gain:g} dB over the last value: step {need:,.0f} by the fit, {need * per_step / 3600:.1f} h at this rate.")
+            factor = 2 ** (gain / slope)
+            lines.append(f"+{gain:g} dB by this trend: {factor:.1f}x the steps ({factor * steps[-1]:,.0f} steps, "
+                         f"{factor * steps[-1] * per_step / 3600:.1f} h at this rate).")
     return [*lines, ""]
 
 

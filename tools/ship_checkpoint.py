@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from uirbench import checksums
 from uirbench.manifest import source_fingerprint
+from uirbench.models import checkpoint_sha256
+from uirbench.runs import training_seconds
 from uirbench.suites import FAMILIES
 
 SKIP = {"state", "logs", "stages", "train.json", checksums.MANIFEST, "README.md"}
@@ -42,12 +44,14 @@ def read_rows(path: Path) -> list[dict[str, str]]:
 
 
 def curve(rows: list[dict[str, str]]) -> tuple[list[str], float, int]:
-    """Markdown lines of the validation curve (step, last train loss, validation values), wall seconds, last step."""
-    loss, lines, seconds, step = {}, [], 0.0, 0
+    """Markdown lines of the validation curve (step, last train loss, validation values), wall seconds (summed over the
+    run's sessions), last step."""
+    loss, lines, step = {}, [], 0
+    seconds = training_seconds(rows)[0]
     for row in rows:
         if row.get("loss"):
             loss[int(row["step"])] = float(row["loss"])
-            seconds, step = float(row["seconds"]), int(row["step"])
+            step = int(row["step"])
         values = {k: v for k, v in row.items() if k.startswith("val") and v}
         if values:
             at = int(row["step"])
@@ -95,6 +99,9 @@ def main() -> None:
     model_json = json.loads((args.run / "model.json").read_text())
     name = model_json["model"]
     if args.dest.exists():
+        previous = args.dest / "model.json"
+        if any(args.dest.iterdir()) and not (previous.is_file() and json.loads(previous.read_text()).get("model") == name):
+            raise SystemExit(f"--dest {args.dest}: not empty and not a {name} checkpoint; refusing to replace it")
         shutil.rmtree(args.dest)
     args.dest.mkdir(parents=True)
     for path in sorted(args.run.iterdir()):
@@ -123,6 +130,11 @@ def main() -> None:
         card += ["", f"### {run_name}: {step} steps, {seconds / 60:.1f} min of training (log: `logs/{run_name}.csv`)", "",
                  "| step | train loss | validation |", "|---:|---:|---|", *lines]
     card += ["", f"Total training wall time: {total / 60:.1f} min.", "", "## Scores", ""]
+    for scored in (args.eval, args.builtin_eval):
+        if scored is not None:
+            recorded = json.loads((scored / "summary.json").read_text())["model"].get("checkpoint_sha256")
+            if recorded != checkpoint_sha256(args.dest):
+                raise SystemExit(f"{scored}: scored checkpoint {recorded}, not the one shipped ({checkpoint_sha256(args.dest)})")
     if args.eval and args.identity:
         card += score_table(json.loads((args.eval / "summary.json").read_text()),
                             json.loads((args.identity / "summary.json").read_text()), "CBSD68 board (test split)")

@@ -108,9 +108,12 @@ def main() -> None:
     frames = {"uir-lora": load(args.uir), "multi-task LoRA": load(args.control)}
     frames.update({name: load(Path(path)) for name, path in (m.split("=", 1) for m in args.model)})
     pairs = frames["uir-lora"].index
+    dirs = {"uir-lora": args.uir, "multi-task LoRA": args.control, **{n: Path(d) for n, d in (m.split("=", 1) for m in args.model)}}
+    prints = {n: json.loads((d / "summary.json").read_text())["dataset"]["fingerprint"] for n, d in dirs.items()}
     for name, frame in frames.items():
-        if not frame.index.equals(pairs):
-            raise SystemExit(f"{name}: not evaluated on the same pairs as --uir ({len(frame)} vs {len(pairs)})")
+        if not frame.index.equals(pairs) or prints[name] != prints["uir-lora"]:
+            raise SystemExit(f"{name}: not evaluated on the same dataset and pairs as --uir (fingerprint {prints[name][:12]} "
+                             f"vs {prints['uir-lora'][:12]}, {len(frame)} vs {len(pairs)} pairs)")
     lines = track_table(frames, "mixed", "uir-lora") + track_table(frames, "single", "uir-lora") + recipe_table(frames, "uir-lora")
     lines += ["#### UIR-LoRA's router", "", *router_lines(frames["uir-lora"])]
     text = "\n".join(lines)

@@ -284,14 +284,15 @@ def build_parser() -> argparse.ArgumentParser:
                                    "re-run with --resume after an interruption to continue exactly. Multi-GPU: "
                                    "`accelerate launch -m uirbench.cli train ...` (CPU DDP: set ACCELERATE_USE_CPU=1).")
     p.add_argument("--model", required=True, help="model name (nafnet, restormer, promptir, airnet, uir-lora)")
-    p.add_argument("--preset", default="tiny", help="tiny (CPU, minutes; tests; default), small (CPU, ~45 min per model: the "
-                                                    "shipped checkpoints) or paper (published settings, GPU)")
+    p.add_argument("--preset", default="tiny", help="tiny (CPU, minutes; tests; default), small (CPU, about 45 min per model, "
+                                                    "UIR-LoRA twice: backbone, then adapters and router) or paper (published "
+                                                    "settings, GPU)")
     p.add_argument("--data", default="uirbench-data", help="dataset folder from `uirbench generate` (default ./uirbench-data); "
                                                            "with --online also a source: an image folder or builtin")
     p.add_argument("--online", action="store_true",
                    help="degrade training pairs on the fly from the clean train-split images of --data (the suite's training "
                         "ranges and proportions; every pair a pure function of seed, step and index) instead of reading its "
-                        "pre-generated pairs; validation still reads the dataset's val split")
+                        "pre-generated pairs; validation reads the dataset's val split (a source has none: no validation)")
     p.add_argument("--out", help="run/checkpoint folder (default runs/<model>-<preset>)")
     p.add_argument("--steps", type=int, help="optimisation steps (default: the preset's)")
     p.add_argument("--batch-size", type=int, help="global batch size (default: the preset's)")

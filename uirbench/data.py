@@ -99,12 +99,13 @@ class PatchSource:
 class PairedPatches(PatchSource):
     """Random aligned (input, target) patches of ``patch`` px from one split of a generated dataset.
 
-    ``degradations`` restricts the pool (UIR-LoRA trains one adapter per degradation); ``mix``
+    ``degradations`` / ``labels`` restrict the pool (UIR-LoRA trains one adapter per family), ``singles`` to
+    single-degradation pairs (its multi-task control); ``mix``
     weights the degradations (default: uniform over those present, so rare ones are not starved).
     """
 
     def __init__(self, data: str | Path, split: str, patch: int, *, seed: int = 0, mix: dict[str, float] | None = None,
-                 degradations: list[str] | None = None, labels: list[str] | None = None) -> None:
+                 degradations: list[str] | None = None, labels: list[str] | None = None, singles: bool = False) -> None:
         self.root = Path(data)
         if not (self.root / "suite.json").exists():
             raise UserError(f"--data {self.root}: not a uirbench dataset (no suite.json); run `uirbench generate --out {self.root}`")
@@ -115,6 +116,8 @@ class PairedPatches(PatchSource):
             rows = [r for r in rows if r["degradation"] in degradations]
         if labels is not None:
             rows = [r for r in rows if set(r["labels"]) <= set(labels)]
+        if singles:
+            rows = [r for r in rows if len(r["labels"]) == 1]
         self.by_degradation: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
             self.by_degradation.setdefault(row["degradation"], []).append(row)
@@ -138,7 +141,8 @@ class PairedPatches(PatchSource):
         return [r for name in self.names for r in self.by_degradation[name]]
 
     def label_sets(self) -> list[tuple[str, ...]]:
-        return sorted({tuple(r["labels"]) for r in self.rows()})
+        drawn = {n for n, p in zip(self.names, self.probs, strict=True) if p > 0}
+        return sorted({tuple(r["labels"]) for r in self.rows() if r["degradation"] in drawn})
 
     def sample(self, step: int, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """One (input, target) patch pair, HxWx3 uint8, and its manifest row; pure in (seed, step, index)."""

@@ -75,6 +75,8 @@ class EngineConfig:
     amp: str = "no"
     device: str = "cpu"
     command: str = ""
+    inputs: tuple[tuple[str, str], ...] = ()
+    """What the batches depend on besides ``seed`` (the trainer's data settings); ``--resume`` refuses a change."""
 
 
 class EMA:
@@ -257,6 +259,7 @@ def run(task: Task, recipe: Recipe, engine: EngineConfig) -> dict[str, Any]:
     if engine.resume:
         if state is None:
             raise UserError(f"--resume: {out} holds no saved state ({out}/{STATE_DIR}/step-*); start without --resume")
+        _check_same_inputs(out, engine)
         _load_state(accelerator, out, state)
         if accelerator.is_main_process:
             _truncate_log(out / "logs" / "train.csv", counter.step)
@@ -312,6 +315,22 @@ def run(task: Task, recipe: Recipe, engine: EngineConfig) -> dict[str, Any]:
         logger.close()
     return {"out": str(out), "steps": counter.step, "resumed_from": start, "loss": last_loss,
             "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _check_same_inputs(out: Path, engine: EngineConfig) -> None:
+    """A resumed run continues exactly only on the same batches: refuse another seed or data settings than the run's."""
+    import json
+
+    try:
+        saved = json.loads((out / "train.json").read_text())["engine"]
+    except (OSError, ValueError, KeyError):
+        return  # no record to compare (a run from before inputs were recorded): nothing to check against
+    now = {"seed": engine.seed, **dict(engine.inputs)}
+    before = {"seed": saved.get("seed"), **{k: v for k, v in saved.get("inputs", [])}}
+    changed = [f"{k} {before[k]!r} -> {now[k]!r}" for k in now if k in before and before[k] != now[k]]
+    if changed:
+        raise UserError(f"--resume {out}: the run was trained with other settings ({'; '.join(changed)}); resume with the run's "
+                        "own settings, or start a new run with another --out")
 
 
 def _due(step: int, every: int, last: int) -> bool:

@@ -330,6 +330,14 @@ def encode_depth_png(depth: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
+def stored_depth(depth: np.ndarray) -> np.ndarray:
+    """``depth`` as ``generate`` stores it and reads it back: :func:`encode_depth_png`, decoded, float32 (what
+    :func:`read_depth` returns for the stored file); pairs are sampled from this."""
+    import cv2
+
+    return cv2.imdecode(np.frombuffer(encode_depth_png(depth), np.uint8), cv2.IMREAD_UNCHANGED).astype(np.float32)
+
+
 def write_depth(path: str | os.PathLike[str], depth: np.ndarray) -> None:
     """Write a depth map atomically: ``.png`` as :func:`encode_depth_png` (relative depth, 16-bit),
     ``.npy`` with its values and dtype as given. What :func:`read_depth` would refuse is refused

@@ -91,8 +91,9 @@ def semantic_row(row: Mapping[str, Any], split: str) -> dict[str, Any]:
 
 def source_fingerprint(images: Mapping[str, str | None]) -> str:
     """Fingerprint of the clean source images (suite.json's ``images``: image id -> pixel hash): sha256 of one line
-    ``"{image_id} {pixel_sha256}\\n"`` per image, sorted by id. It checks a local copy of a published source (e.g.
-    CBSD68) before generating: the same images, whatever their file format, give the same value.
+    ``"{image_id} {pixel_sha256}\\n"`` per image, sorted by id (an unreadable image's hash is ``None``). It checks a
+    local copy of a published source (e.g. CBSD68): the same images, whatever their file format, give the same value.
+    It covers the images a run chose (all of them unless ``--limit`` or ``--splits`` narrowed the choice).
 
     >>> source_fingerprint({"b": "22", "a": "11"})[:12]
     '286ac3fb2fd8'

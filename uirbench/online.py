@@ -55,6 +55,7 @@ class CleanImage:
     path: str | None
     item: Any = None          # a SourceItem when the image comes from a source, not a dataset
     depth_path: str | None = None
+    short_side: int | None = None  # known from a dataset's manifest; a source's is read with the image
 
 
 def dataset_images(root: Path, split: str) -> tuple[dict[str, Any], list[CleanImage]]:
@@ -66,7 +67,8 @@ def dataset_images(root: Path, split: str) -> tuple[dict[str, Any], list[CleanIm
     images = {}
     for row in load_manifest(root, split):
         depth = str(root / split / row["depth_map"]) if row.get("depth_map") else None
-        images.setdefault(row["image_id"], CleanImage(row["image_id"], str(root / split / row["target_file_name"]), None, depth))
+        images.setdefault(row["image_id"], CleanImage(row["image_id"], str(root / split / row["target_file_name"]), None, depth,
+                                                      min(row["height"], row["width"])))
     return read_json(root / "suite.json")["suite"], [images[k] for k in sorted(images)]
 
 
@@ -75,6 +77,10 @@ def source_images(source: str, suite: Any, split: str) -> list[CleanImage]:
     from uirbench.io import ImageError
     from uirbench.sources import resolve
 
+    folder = Path(source)
+    if folder.is_dir() and (any(folder.glob("metadata.jsonl")) or (folder.parent / "suite.json").is_file()):
+        raise UserError(f"--data {source}: a split of a generated dataset, whose images include degraded inputs; pass the "
+                        f"dataset folder itself ({folder.parent}) to draw from its clean targets")
     try:
         items = resolve(source)
     except ImageError as exc:  # the source's own message names --source: here it came as --data
@@ -88,11 +94,12 @@ class OnlinePairs(PatchSource):
 
     ``data``: a generated dataset (its ``split`` targets and suite), or a source (``builtin`` or a folder:
     the images the default suite assigns to ``split``). ``mix`` weights degradations by name instead of the
-    suite's proportions; ``degradations`` / ``labels`` restrict the pool (UIR-LoRA: one family per adapter).
+    suite's proportions; ``degradations`` / ``labels`` restrict the pool (UIR-LoRA: one family per adapter), ``singles``
+    to single-degradation draws (UIR-LoRA's multi-task control: the data of all family adapters together).
     """
 
     def __init__(self, data: str | Path, split: str, patch: int, *, seed: int = 0, mix: dict[str, float] | None = None,
-                 degradations: list[str] | None = None, labels: list[str] | None = None) -> None:
+                 degradations: list[str] | None = None, labels: list[str] | None = None, singles: bool = False) -> None:
         from uirbench.degradations import families
         from uirbench.suites import DEFAULT_SUITE, get_suite
 
@@ -112,6 +119,8 @@ class OnlinePairs(PatchSource):
             pool = [d for d in pool if d.name in degradations]
         if labels is not None:
             pool = [d for d in pool if set(families(d.name)) <= set(labels)]
+        if singles:
+            pool = [d for d in pool if len(families(d.name)) == 1]
         if not pool:
             raise UserError(f"--data {data}: suite {suite['name']} has no {split} degradations for {degradations or labels}")
         names = sorted({d.name for d in pool})
@@ -119,14 +128,18 @@ class OnlinePairs(PatchSource):
             unknown = sorted(set(mix) - set(names))
             if unknown:
                 raise UserError(f"--mix: no {', '.join(unknown)} among suite {suite['name']}'s {split} degradations: {', '.join(names)}")
-            pool = [Draw(d.name, d.severity, d.range, d.overrides, mix.get(d.name, 0.0)) for d in pool]
+            entries = {name: sum(d.name == name for d in pool) for name in names}  # a name's weight is shared by its entries
+            pool = [Draw(d.name, d.severity, d.range, d.overrides, mix.get(d.name, 0.0) / entries[d.name]) for d in pool]
         weights = np.array([d.weight for d in pool])
         self.pool, self.probs = pool, weights / weights.sum()
         self.names = names
         self.suite, self.patch, self.seed, self.split = suite["name"], patch, seed, split
         self.cache = ImageCache()
-        self._depth: dict[str, np.ndarray | None] = {}
         self.augment = augmenter(patch)
+        small = [i for i in self.images if i.short_side is not None and i.short_side < patch]
+        if small:
+            raise UserError(f"--patch {patch}: larger than the short side of clean image {small[0].image_id!r} "
+                            f"({small[0].short_side} px) in {data}")
 
     def label_sets(self) -> list[tuple[str, ...]]:
         from uirbench.degradations import families
@@ -134,25 +147,25 @@ class OnlinePairs(PatchSource):
         return sorted({tuple(families(d.name)) for d, p in zip(self.pool, self.probs, strict=True) if p > 0})
 
     def clean(self, index: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Clean image ``index`` (HxWx3 uint8) and its depth map (HxW float32) or None; checked against the patch."""
-        from uirbench.io import read_depth
+        """Clean image ``index`` (HxWx3 uint8) and its depth map (HxW float32) or None, both kept in the cache.
+
+        A source's depth map is stored and read back as ``generate`` does (16-bit PNG, ``io.stored_depth``), so the
+        pairs are those ``generate`` would make from the same source."""
+        from uirbench.io import read_depth, stored_depth
         from uirbench.sources import read_item
 
         image = self.images[index]
         if image.item is None:
             picture = self.cache.get(image.path)
-            if image.image_id not in self._depth:
-                self._depth[image.image_id] = read_depth(image.depth_path) if image.depth_path else None
-        else:
-            def load() -> np.ndarray:
-                picture, self._depth[image.image_id] = read_item(image.item)
-                return picture
-
-            picture = self.cache.get(f"source:{image.image_id}", load)
-        if min(picture.shape[:2]) < self.patch:
-            raise UserError(f"--patch {self.patch}: larger than the short side of clean image {image.image_id!r} "
-                            f"({picture.shape[1]}x{picture.shape[0]} px)")
-        return picture, self._depth[image.image_id]
+            depth = self.cache.get(f"depth:{image.depth_path}", lambda: read_depth(image.depth_path)) if image.depth_path else None
+        else:  # a source: its depth is read again with it on first use (cached apart, so both count in the cache's budget)
+            picture = self.cache.get(f"source:{image.image_id}", lambda: read_item(image.item)[0])
+            has_depth = image.item.depth_path is not None or image.item.depth_builtin is not None
+            depth = self.cache.get(f"depth:{image.image_id}", lambda: stored_depth(read_item(image.item)[1])) if has_depth else None
+            if min(picture.shape[:2]) < self.patch:
+                raise UserError(f"--patch {self.patch}: larger than the short side of clean image {image.image_id!r} "
+                                f"({picture.shape[1]}x{picture.shape[0]} px)")
+        return picture, depth
 
     def sample(self, step: int, index: int) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """One (degraded, clean) patch pair, HxWx3 uint8, and a row describing it; pure in (seed, step, index)."""
@@ -186,9 +199,9 @@ class OnlinePairs(PatchSource):
 
 
 def training_pairs(data: str | Path, patch: int, *, seed: int, online: bool = False, mix: dict[str, float] | None = None,
-                   labels: list[str] | None = None) -> PatchSource:
+                   labels: list[str] | None = None, singles: bool = False) -> PatchSource:
     """The train-split patches of ``uirbench train``: pre-generated pairs of the dataset ``data``, or with
     ``online`` pairs degraded on the fly from its clean images (:class:`OnlinePairs`)."""
     if online:
-        return OnlinePairs(data, "train", patch, seed=seed, mix=mix, labels=labels)
-    return PairedPatches(data, "train", patch, seed=seed, mix=mix, labels=labels)
+        return OnlinePairs(data, "train", patch, seed=seed, mix=mix, labels=labels, singles=singles)
+    return PairedPatches(data, "train", patch, seed=seed, mix=mix, labels=labels, singles=singles)

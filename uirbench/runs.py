@@ -42,3 +42,25 @@ def read_log(out: str | Path) -> list[dict[str, str]]:
     """Rows of ``logs/train.csv`` (step, loss, lr, seconds, and validation columns when logged)."""
     with open(Path(out) / "logs" / "train.csv", newline="") as fh:
         return list(csv.DictReader(fh))
+
+
+def training_seconds(rows: list[dict[str, str]]) -> tuple[float, int]:
+    """(wall seconds of training, steps they cover) from a log's rows. The ``seconds`` column counts from the start of
+    each process, so it restarts when a run is resumed: the time of each session is added up, and the steps are those
+    trained in the sessions (a resumed session's first logged step counts from the step it resumed at, the last
+    logged step before it).
+
+    >>> rows = [{"step": "10", "seconds": "5"}, {"step": "20", "seconds": "10"}, {"step": "30", "seconds": "4"}]
+    >>> training_seconds(rows)
+    (14.0, 30)
+    """
+    total, steps, last_step, last_seconds = 0.0, 0, 0, 0.0
+    start = 0
+    for row in rows:
+        if not row.get("seconds"):
+            continue
+        step, seconds = int(row["step"]), float(row["seconds"])
+        if seconds < last_seconds:  # a new session: close the previous one
+            total, steps, start = total + last_seconds, steps + (last_step - start), last_step
+        last_step, last_seconds = step, seconds
+    return total + last_seconds, steps + (last_step - start)

@@ -49,7 +49,18 @@ class TrainConfig:
         """The engine settings of one run into ``out`` (checkpoints every steps/3 unless --save-every)."""
         return EngineConfig(out=out, seed=self.seed, resume=self.resume if resume is None else resume,
                             save_every=self.save_every or max(1, recipe.steps // 3), val_every=self.val_every,
-                            amp=self.amp, device=self.device, command=self.command)
+                            amp=self.amp, device=self.device, command=self.command, inputs=self.inputs())
+
+    def inputs(self) -> tuple[tuple[str, str], ...]:
+        """What the batches depend on besides the seed: the data (its fingerprint when it is a generated dataset, so a
+        moved folder still resumes), --online and --mix."""
+        from uirbench.manifest import read_fingerprint
+
+        try:
+            data = read_fingerprint(self.data)["fingerprint"]
+        except UserError:
+            data = str(self.data)
+        return (("data", data), ("online", str(self.online)), ("mix", self.mix or ""))
 
 
 def trainer(name: str) -> Any:

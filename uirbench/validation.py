@@ -6,6 +6,7 @@ CPU); ``uirbench evaluate`` scores whole images.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,9 +30,10 @@ def centre_crop(image: np.ndarray, size: int) -> np.ndarray:
 
 
 def stratified(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
-    """Up to ``limit`` rows taken round-robin over the degradations (sorted), so every degradation is picked before
-    one repeats. Within a degradation its rows are ordered image by image (each image's first row, then each one's
-    second, ...) and the g-th degradation starts at row g, so the picks also spread over the images.
+    """Up to ``limit`` rows taken round-robin over the degradations (sorted; with fewer picks than degradations,
+    evenly spaced ones), so every degradation is picked before one repeats. Within a degradation its rows are
+    ordered image by image (each image's first row, then each one's second, ...) and the g-th degradation starts
+    at row g, so the picks also spread over the images.
 
     >>> rows = [{"degradation": d, "image_id": i} for i in "ab" for d in ("haze", "noise", "noise")]
     >>> [(r["degradation"], r["image_id"]) for r in stratified(rows, 4)]
@@ -40,8 +42,11 @@ def stratified(rows: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
     groups: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         groups.setdefault(row["degradation"], []).append(row)
+    names = sorted(groups)
+    if limit < len(names):  # fewer picks than degradations: evenly spaced ones, not the alphabetically first
+        names = [names[i * len(names) // limit] for i in range(limit)]
     order = []
-    for name in sorted(groups):
+    for name in names:
         seen: dict[str, int] = {}
         keyed = []
         for i, row in enumerate(groups[name]):
@@ -64,6 +69,8 @@ def val_pairs(data: str | Path, crop: int, limit: int, multiple: int = 1, keep: 
     """
     root = Path(data)
     if not (root / "val" / "metadata.jsonl").exists():
+        print(f"note: {data} has no val split (a source, or a dataset generated without one): training runs without "
+              "validation", file=sys.stderr)
         return []
     rows = [r for r in load_manifest(root, "val") if keep is None or keep(r)]
     rows = stratified(rows, limit) if spread else rows[:limit]

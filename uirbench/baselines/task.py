@@ -18,7 +18,7 @@ from uirbench.train import TrainConfig
 
 VAL_PAIRS = 16
 VAL_CROP = 256
-"""Validation PSNR: mean over 16 val pairs evenly spaced in the manifest (every degradation), centre crops of at most 256 px."""
+"""Validation PSNR: mean over 16 val pairs stratified by degradation (``validation.stratified``), centre crops of at most 256 px."""
 
 
 class RestorationTask:

@@ -146,6 +146,9 @@ def validate_entry(entry: Any, where: str = "entry") -> dict[str, Any]:
         _number(entry["runtime"].get(key), f"{where}.runtime.{key}", allow_none=True)
     _fields(entry["dataset"], _DATASET, f"{where}.dataset",
             optional={"source", "source_fingerprint"} | (set() if recomputed else {"fingerprint", "pairs"}))
+    for key in ("source", "source_fingerprint"):
+        if key in entry["dataset"] and not (isinstance(entry["dataset"][key], str) and entry["dataset"][key]):
+            raise EntryError(f"{where}.dataset.{key}: expected a non-empty string, got {entry['dataset'][key]!r}")
     if not isinstance(entry["metric_spec"], dict) or "averaging" not in entry["metric_spec"]:
         raise EntryError(f"{where}.metric_spec: expected an object stating at least 'averaging'")
     # uirbench's summary has every group; numbers copied from a paper may have only some

@@ -78,9 +78,12 @@ class UIRLoRA(Restorer):
             raise UserError(f"top_k={config.top_k}: the checkpoint has only {len(adapters)} adapters ({', '.join(adapters)})")
         if (router is None) != (config.router in ("oracle", "single")):
             raise UserError(f"UIRLoRA: router {config.router!r} needs {'no router module' if router is None else 'a router module'}")
-        if (config.router == "single") != (len(adapters) == 1 and adapters[0] == MULTITASK):
+        if config.router == "single" and list(adapters) != [MULTITASK]:
             raise UserError(f"router 'single' belongs to the multi-task control checkpoint (one adapter, {MULTITASK!r}); this one "
                             f"has adapters {list(adapters)}: use --model-arg router=learned or oracle")
+        if config.router != "single" and MULTITASK in adapters:
+            raise UserError(f"this is the multi-task control checkpoint (one adapter, {MULTITASK!r}, for every image): it takes "
+                            "router 'single' only")
         unknown = sorted(set(adapters) - set(router.families)) if router is not None else []
         if unknown:
             raise UserError(f"the {config.router} router knows families {list(router.families)}, not adapters {unknown}; "
@@ -133,6 +136,9 @@ class UIRLoRA(Restorer):
         from uirbench.uir_lora.router import ClipRouter, load_router
 
         config = replace(UIRLoRAConfig(**meta["config"]), **options)
+        if MULTITASK in meta["adapters"] and config.router != "single":
+            raise UserError(f"--checkpoint {path}: the multi-task control checkpoint (one adapter, {MULTITASK!r}, for every image) "
+                            "takes router 'single' only")
         backbone = load_backbone(str(path / "backbone"), device=device)
         for name in meta["adapters"]:
             load_adapter(backbone, path / "adapters" / f"{name}.safetensors", name)

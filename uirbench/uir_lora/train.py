@@ -284,10 +284,10 @@ def _verified(run_dir: Path) -> Path:
     return run_dir
 
 
-def _patches(config: TrainConfig, patch: int, labels: list[str] | None = None) -> Any:
+def _patches(config: TrainConfig, patch: int, labels: list[str] | None = None, singles: bool = False) -> Any:
     from uirbench.online import training_pairs
 
-    return training_pairs(config.data, patch, seed=config.seed, online=config.online, labels=labels)
+    return training_pairs(config.data, patch, seed=config.seed, online=config.online, labels=labels, singles=singles)
 
 
 def _backbone_task(phase: str, config: TrainConfig, preset: Preset, patch: int, vae_dir: Path) -> BackboneTask:
@@ -344,15 +344,16 @@ def backbone_dir(out: Path, preset: Preset, source: str | None) -> Path:
     return path
 
 
-def train_adapter(config: TrainConfig, preset: Preset, backbone: Path, run_dir: Path, name: str,
-                  labels: list[str] | None, adapter: AdapterConfig | None = None, recipe: Recipe | None = None) -> dict[str, Any]:
+def train_adapter(config: TrainConfig, preset: Preset, backbone: Path, run_dir: Path, name: str, labels: list[str] | None,
+                  adapter: AdapterConfig | None = None, recipe: Recipe | None = None, singles: bool = False) -> dict[str, Any]:
     """Train adapter ``name`` (shape ``adapter``, default the preset's) on the pairs whose labels are within ``labels``
-    (None: every pair) into ``run_dir``, with ``recipe`` (default the preset's lora recipe)."""
+    (None: every pair; ``singles``: single-degradation pairs only) into ``run_dir``, with ``recipe`` (default the
+    preset's lora recipe)."""
     from uirbench.uir_lora.backbone import load_backbone
     from uirbench.uir_lora.lora import add_adapter, mark_trainable
 
     recipe = recipe or _recipe(config, preset, "lora")
-    data = _patches(config, recipe.patch, labels)
+    data = _patches(config, recipe.patch, labels, singles)
 
     def make() -> _Task:
         low = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(config.amp) if config.device == "cuda" else None
@@ -365,7 +366,7 @@ def train_adapter(config: TrainConfig, preset: Preset, backbone: Path, run_dir: 
         add_adapter(model, name, child_torch_generator(config.seed, key32(name)), adapter or preset.adapter)
         mark_trainable(model, name)  # adapter weights float32
         val = val_pairs(config.data, preset.val_crop, VAL_PAIRS, model.size_multiple,
-                        keep=lambda r: labels is None or set(r["labels"]) <= set(labels))
+                        keep=lambda r: (labels is None or set(r["labels"]) <= set(labels)) and (not singles or len(r["labels"]) == 1))
         return AdapterTask(name, model, data, val, run_dir.name)
 
     return _run(make, recipe, run_dir, config)
@@ -396,16 +397,21 @@ def matched_adapter(backbone: Path, preset: Preset, adapters: int) -> tuple[Adap
     """The multi-task control's adapter shape: the preset's with its LoRA ranks multiplied by the integer that brings its
     parameter count closest to ``adapters`` of the preset's adapters together; returns (config, its count, the target)."""
     from uirbench.uir_lora.backbone import load_backbone
-    from uirbench.uir_lora.lora import adapter_parameter_count, add_adapter
+    from uirbench.uir_lora.lora import _remove, adapter_parameter_count, add_adapter
 
-    model, base = load_backbone(str(backbone)), preset.adapter  # a scratch copy: probe adapters are added to it
+    if adapters < 1:
+        raise UserError("the multi-task control needs at least one family with single-degradation training pairs")
+    model, base = load_backbone(str(backbone)), preset.adapter  # a scratch copy: one probe adapter at a time
     gen = torch.Generator().manual_seed(0)  # only the shapes are counted
+    counts: dict[tuple[int, int], int] = {}
 
     def count(shape: AdapterConfig) -> int:
-        name = f"probe_{shape.unet_rank}_{shape.vae_rank}"
-        if name not in model.adapter_configs:
-            add_adapter(model, name, gen, shape)
-        return adapter_parameter_count(model, name)
+        key = (shape.unet_rank, shape.vae_rank)
+        if key not in counts:
+            add_adapter(model, "probe", gen, shape)
+            counts[key] = adapter_parameter_count(model, "probe")
+            _remove(model, "probe")
+        return counts[key]
 
     target = adapters * count(base)
     best = min((replace(base, unet_rank=base.unet_rank * m, unet_alpha=base.unet_alpha * m, vae_rank=base.vae_rank * m,
@@ -414,15 +420,16 @@ def matched_adapter(backbone: Path, preset: Preset, adapters: int) -> tuple[Adap
 
 
 def train_multitask(config: TrainConfig, preset: Preset, out: Path, backbone: Path, families: list[str]) -> dict[str, Any]:
-    """The multi-task control: one adapter on every training pair, as many trainable parameters as the family adapters
-    together and as many steps as they have together; published as a checkpoint whose router is ``single``."""
+    """The multi-task control: one adapter on the single-degradation pairs of every family (the data the family adapters
+    see together), as many trainable parameters as those adapters together and as many steps as they have together;
+    published as a checkpoint whose router is ``single``."""
     base = _recipe(config, preset, "lora")
     shape, count, target = matched_adapter(backbone, preset, len(families))
     recipe = replace(base, steps=base.steps * len(families),
                      source=f"{base.source}; multi-task control: {len(families)} x {base.steps} steps, LoRA ranks "
                             f"{shape.unet_rank}/{shape.vae_rank}: {count:,} parameters for {target:,} in {len(families)} adapters")
     run_dir = out / "stages" / f"lora-{MULTITASK}"
-    summary = train_adapter(config, preset, backbone, run_dir, MULTITASK, None, shape, recipe)
+    summary = train_adapter(config, preset, backbone, run_dir, MULTITASK, None, shape, recipe, singles=True)
     summary["parameters"] = {"adapter": count, "family_adapters": target}
     _publish_adapter(out, run_dir, MULTITASK)
     return summary
@@ -433,6 +440,16 @@ def _publish_adapter(out: Path, run_dir: Path, name: str) -> None:
     checksums.unseal(out)
     for suffix in (".json", ".safetensors"):  # atomic copies; the weights, which mark the adapter present, last
         write_bytes((out / "adapters" / name).with_suffix(suffix), (run_dir / "adapter").with_suffix(suffix).read_bytes())
+
+
+def _check_adapters(out: Path, stage: str) -> None:
+    """The multi-task control and family adapters never share an --out: its checkpoint is one adapter, routed by 'single'."""
+    present = sorted(p.stem for p in (out / "adapters").glob("*.safetensors"))
+    if stage == MULTITASK and set(present) - {MULTITASK}:
+        raise UserError(f"--out {out}: holds family adapters ({', '.join(present)}); train the multi-task control into its own "
+                        f"--out, with --model-arg backbone={out / 'backbone'}")
+    if stage != MULTITASK and MULTITASK in present and stage != "backbone":
+        raise UserError(f"--out {out}: holds the multi-task control; train UIR-LoRA's family adapters and router into another --out")
 
 
 def single_families(config: TrainConfig) -> list[str]:
@@ -505,6 +522,7 @@ def train_uir_lora(config: TrainConfig) -> dict[str, Any]:
     summaries: dict[str, dict[str, Any]] = {}
     if stage == "backbone" or (stage == "all" and preset.backbone == "tiny" and options.backbone is None):
         summaries.update(train_backbone(config, preset, out))
+    _check_adapters(out, stage)
     if stage in ("lora", "all"):
         families = [_family(options.degradation)] if options.degradation else single_families(config)
         base = backbone_dir(out, preset, options.backbone)
