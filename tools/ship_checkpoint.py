@@ -94,6 +94,7 @@ def main() -> None:
     parser.add_argument("--builtin-eval", type=Path)
     parser.add_argument("--builtin-identity", type=Path)
     parser.add_argument("--note", default="", help="how the machine was shared during training (stated in the card)")
+    parser.add_argument("--remark", action="append", default=[], help="a paragraph for the card's Notes section; repeatable")
     args = parser.parse_args()
 
     model_json = json.loads((args.run / "model.json").read_text())
@@ -112,8 +113,9 @@ def main() -> None:
     fingerprint = json.loads((args.data / "fingerprint.json").read_text())["fingerprint"]
     card = [f"# {name} small checkpoint (shipped with uirbench)", "",
             f"The default model of `uirbench evaluate --model {name}`: the `small` preset, trained on CPU with on-the-fly "
-            "degradations (`--online`) from the train split of the CBSD68 board, its checkpoint selected as the run's last "
-            "(the validation curve below, on the board's val split, is what the choice rests on).", "",
+            "degradations (`--online`) from the train split of the CBSD68 board. The checkpoint is the run's last (a run "
+            "keeps its last model; the learning rate has decayed to its minimum there); the validation curve below, on "
+            "the board's val split, shows how it got there.", "",
             "## How it was made", "",
             f"- command: `{model_json.get('command') or 'see logs'}` (in the folder holding the dataset `cbsd68`)",
             f"- data: `{suite.get('command')}`; suite `{suite['suite']['name']}`, seed {suite['seed']}; dataset fingerprint "
@@ -146,6 +148,8 @@ def main() -> None:
     card += ["## What is inside", "", f"- config: `{json.dumps(model_json.get('config', {}), sort_keys=True)}`"]
     if args.eval:
         card.append(f"- parameters: {json.loads((args.eval / 'summary.json').read_text())['model']['parameters']:,}")
+    if args.remark:
+        card += ["", "## Notes", "", *(f"{r}\n" for r in args.remark)]
     (args.dest / "README.md").write_text("\n".join(card) + "\n")
     checksums.seal(args.dest)
     size = sum(p.stat().st_size for p in args.dest.rglob("*") if p.is_file())

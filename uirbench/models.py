@@ -121,10 +121,12 @@ def create_model(name: str, checkpoint: str | None = None, device: str = "cpu", 
     >>> model = create_model("identity")
     >>> model.name, model.num_parameters()
     ('identity', 0)
-    >>> create_model("nafnet")
+    >>> create_model("nafnet").num_parameters()  # its shipped small checkpoint (uirbench/checkpoints/nafnet/)
+    1961139
+    >>> create_model("nafnet", checkpoint="no/such/folder")
     Traceback (most recent call last):
     ...
-    uirbench.errors.UserError: model 'nafnet' must be trained first: `uirbench train --model nafnet --preset tiny --out DIR`, ...
+    uirbench.errors.UserError: --checkpoint no/such/folder: not a uirbench checkpoint (no model.json); ...
     """
     spec = MODELS.spec(name)  # unknown names get the error listing valid ones
     checkpoint = resolved_checkpoint(name, checkpoint)

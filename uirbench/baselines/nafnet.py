@@ -22,6 +22,7 @@ from torch import nn
 from uirbench.baselines.blocks import LayerNorm2d, init_weights
 from uirbench.errors import UserError
 from uirbench.recipes import RECIPES
+from uirbench.models import shipped
 from uirbench.registry import MODELS
 from uirbench.restorer import Restorer
 from uirbench.rng import private_rng
@@ -112,7 +113,7 @@ def _stage(channels: int, blocks: int) -> nn.Sequential:
     return nn.Sequential(*[NAFBlock(channels) for _ in range(blocks)])
 
 
-@MODELS.register("nafnet", kind="baseline", config=NAFNetConfig, presets=PRESETS, recipes=RECIPES["nafnet"],
+@MODELS.register("nafnet", kind="baseline", default_checkpoint=shipped("nafnet"), config=NAFNetConfig, presets=PRESETS, recipes=RECIPES["nafnet"],
                  trainer="uirbench.baselines.task:train_baseline",
                  paper="Chen et al. 2022, Simple Baselines for Image Restoration")
 class NAFNet(Restorer):
