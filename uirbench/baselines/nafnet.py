@@ -21,8 +21,8 @@ from torch import nn
 
 from uirbench.baselines.blocks import LayerNorm2d, init_weights
 from uirbench.errors import UserError
-from uirbench.recipes import RECIPES
 from uirbench.models import shipped
+from uirbench.recipes import RECIPES
 from uirbench.registry import MODELS
 from uirbench.restorer import Restorer
 from uirbench.rng import private_rng
@@ -113,8 +113,8 @@ def _stage(channels: int, blocks: int) -> nn.Sequential:
     return nn.Sequential(*[NAFBlock(channels) for _ in range(blocks)])
 
 
-@MODELS.register("nafnet", kind="baseline", default_checkpoint=shipped("nafnet"), config=NAFNetConfig, presets=PRESETS, recipes=RECIPES["nafnet"],
-                 trainer="uirbench.baselines.task:train_baseline",
+@MODELS.register("nafnet", kind="baseline", config=NAFNetConfig, presets=PRESETS, recipes=RECIPES["nafnet"],
+                 trainer="uirbench.baselines.task:train_baseline", default_checkpoint=shipped("nafnet"),
                  paper="Chen et al. 2022, Simple Baselines for Image Restoration")
 class NAFNet(Restorer):
     """NAFNet U-Net (Sec. 3.1); (N, 3, H, W) in [0, 1] -> (N, 3, H, W), H and W multiples of 2^levels.

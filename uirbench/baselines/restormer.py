@@ -24,8 +24,8 @@ from torch import nn
 
 from uirbench.baselines.blocks import LayerNorm2d, init_weights
 from uirbench.errors import UserError
-from uirbench.recipes import RECIPES
 from uirbench.models import shipped
+from uirbench.recipes import RECIPES
 from uirbench.registry import MODELS
 from uirbench.restorer import Restorer
 from uirbench.rng import private_rng
@@ -147,8 +147,8 @@ def upsample(channels: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(channels, 2 * channels, 3, padding=1, bias=False), nn.PixelShuffle(2))
 
 
-@MODELS.register("restormer", kind="baseline", default_checkpoint=shipped("restormer"), config=RestormerConfig, presets=PRESETS, recipes=RECIPES["restormer"],
-                 trainer="uirbench.baselines.task:train_baseline",
+@MODELS.register("restormer", kind="baseline", config=RestormerConfig, presets=PRESETS, recipes=RECIPES["restormer"],
+                 trainer="uirbench.baselines.task:train_baseline", default_checkpoint=shipped("restormer"),
                  paper="Zamir et al. 2022, Restormer: Efficient Transformer for High-Resolution Image Restoration")
 class Restormer(Restorer):
     """Restormer U-Net (Sec. 3, Fig. 2); (N, 3, H, W) in [0, 1] -> same, H and W multiples of 2^(levels-1).

@@ -68,7 +68,8 @@ class Board:
 
 
 def boards(entries: list[dict[str, Any]]) -> tuple[list[Board], list[dict[str, Any]]]:
-    """Split entries into boards (recomputed, sorted by suite, split, fingerprint, spec) and self-reported ones."""
+    """Split entries into boards (recomputed; sorted by suite and split, then the larger board first, then fingerprint
+    and spec) and self-reported ones."""
     grouped: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
     self_reported = []
     for entry in sorted(entries, key=lambda e: e["name"]):
@@ -78,9 +79,10 @@ def boards(entries: list[dict[str, Any]]) -> tuple[list[Board], list[dict[str, A
         d = entry["dataset"]
         key = (d["suite"], d["split"], d["fingerprint"], json.dumps(entry["metric_spec"], sort_keys=True))
         grouped.setdefault(key, []).append(entry)
+    order = sorted(grouped.items(), key=lambda kv: (kv[0][0], kv[0][1], -kv[1][0]["dataset"]["pairs"], kv[0][2], kv[0][3]))
     result = [Board(suite=k[0], split=k[1], fingerprint=k[2], pairs=members[0]["dataset"]["pairs"],
                     metric_spec=members[0]["metric_spec"], entries=tuple(members))
-              for k, members in sorted(grouped.items())]
+              for k, members in order]
     return result, self_reported
 
 
