@@ -103,7 +103,8 @@ def main() -> None:
         previous = args.dest / "model.json"
         if any(args.dest.iterdir()) and not (previous.is_file() and json.loads(previous.read_text()).get("model") == name):
             raise SystemExit(f"--dest {args.dest}: not empty and not a {name} checkpoint; refusing to replace it")
-        shutil.rmtree(args.dest)
+    final, args.dest = args.dest, args.dest.with_name(f".{args.dest.name}.staged")  # built aside, swapped in when complete
+    shutil.rmtree(args.dest, ignore_errors=True)
     args.dest.mkdir(parents=True)
     for path in sorted(args.run.iterdir()):
         if path.name in SKIP:
@@ -136,6 +137,7 @@ def main() -> None:
         if scored is not None:
             recorded = json.loads((scored / "summary.json").read_text())["model"].get("checkpoint_sha256")
             if recorded != checkpoint_sha256(args.dest):
+                shutil.rmtree(args.dest)
                 raise SystemExit(f"{scored}: scored checkpoint {recorded}, not the one shipped ({checkpoint_sha256(args.dest)})")
     if args.eval and args.identity:
         card += score_table(json.loads((args.eval / "summary.json").read_text()),
@@ -153,7 +155,12 @@ def main() -> None:
     (args.dest / "README.md").write_text("\n".join(card) + "\n")
     checksums.seal(args.dest)
     size = sum(p.stat().st_size for p in args.dest.rglob("*") if p.is_file())
-    print(f"shipped {name} to {args.dest}: {size / 1e6:.2f} MB")
+    old = final.with_name(f".{final.name}.old")
+    if final.exists():
+        final.rename(old)
+    args.dest.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    print(f"shipped {name} to {final}: {size / 1e6:.2f} MB")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,72 @@
+"""The release tools under tools/: shipping a run as a checkpoint with its card, the learning curves, the claim account."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from uirbench import checksums
+from uirbench.cli import main
+from uirbench.models import checkpoint_sha256, load_checkpoint
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
+
+
+def _tool(name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(TOOLS / name), *map(str, args)], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def run_and_evals(tiny_dataset, tmp_path_factory):
+    """A 4-step NAFNet run (validation every 2 steps) and two evaluations of it on the tiny dataset: identity and the run."""
+    work = tmp_path_factory.mktemp("tools")
+    run = work / "run"
+    assert main(["train", "--model", "nafnet", "--data", str(tiny_dataset), "--steps", "4", "--batch-size", "2", "--patch", "32",
+                 "--val-every", "1", "--out", str(run)]) == 0
+    assert main(["evaluate", "--model", "identity", "--data", str(tiny_dataset), "--out", str(work / "identity")]) == 0
+    return work, run
+
+
+def test_ship_checkpoint_copies_what_restores_and_writes_a_card_checked_against_the_scores(run_and_evals, tiny_dataset):
+    work, run = run_and_evals
+    dest = work / "shipped"
+    done = _tool("ship_checkpoint.py", "--run", run, "--dest", dest, "--data", tiny_dataset)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in dest.iterdir()) == ["README.md", "checksums.json", "logs", "model.json", "model.safetensors"]
+    assert checksums.problems(dest) == [] and checkpoint_sha256(dest) != checkpoint_sha256(run)  # the run also holds train.json
+    card = (dest / "README.md").read_text()
+    assert "uirbench train --model nafnet" in card and "Not scored yet." in card and "| 4 |" in card
+    # scores of another checkpoint (the identity run has none) are refused, not written into the card
+    refused = _tool("ship_checkpoint.py", "--run", run, "--dest", dest, "--data", tiny_dataset, "--eval", work / "identity",
+                    "--identity", work / "identity")
+    assert refused.returncode != 0 and "not the one shipped" in refused.stderr
+    assert main(["evaluate", "--model", "nafnet", "--checkpoint", str(dest), "--data", str(tiny_dataset), "--out",
+                 str(work / "scored")]) == 0
+    scored = _tool("ship_checkpoint.py", "--run", run, "--dest", dest, "--data", tiny_dataset, "--eval", work / "scored",
+                   "--identity", work / "identity", "--remark", "A note.")
+    assert scored.returncode == 0, scored.stderr
+    card = (dest / "README.md").read_text()
+    summary = json.loads((work / "scored" / "summary.json").read_text())
+    assert f"| overall | {summary['overall']['psnr']['mean']:.2f} [" in card and "## Notes\n\nA note." in card
+    assert load_checkpoint(dest, expected_model="nafnet").name == "nafnet"
+
+
+def test_ship_checkpoint_refuses_to_replace_a_folder_that_is_not_a_checkpoint(run_and_evals, tiny_dataset, tmp_path):
+    _, run = run_and_evals
+    (tmp_path / "precious.txt").write_text("keep me")
+    refused = _tool("ship_checkpoint.py", "--run", run, "--dest", tmp_path, "--data", tiny_dataset)
+    assert refused.returncode != 0 and (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_learning_curves_and_the_claim_account_read_real_outputs(run_and_evals, tiny_dataset):
+    work, run = run_and_evals
+    curves = _tool("learning_curves.py", run, "--gain", "1")
+    assert curves.returncode == 0 and "| 4 |" in curves.stdout and "dB per doubling" in curves.stdout
+    claim = _tool("uir_lora_claim.py", "--uir", work / "identity", "--control", work / "identity")
+    assert claim.returncode == 0, claim.stderr
+    assert "#### mixed track" in claim.stdout and "+0.00 [+0.00, +0.00]" in claim.stdout
+    assert "no routing column" in claim.stdout
