@@ -40,7 +40,7 @@ def test_modules_register_their_models():
         cls = MODELS.get(name)
         assert cls.__module__ == module.__name__ and cls.name == name and issubclass(cls, Restorer)
         assert MODELS.spec(name).kind == "baseline" and MODELS.spec(name).paper
-        assert set(module.PRESETS) == {"tiny", "paper"}
+        assert set(module.PRESETS) == {"tiny", "small", "paper"} == set(MODELS.spec(name).recipes)
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -67,8 +67,29 @@ def test_cli_prints_table_and_conventions(tiny_dataset, tmp_path, capsys):
 
 
 def test_trained_model_without_checkpoint_is_refused(tiny_dataset, tmp_path, capsys):
-    assert main(["evaluate", "--model", "nafnet", "--data", str(tiny_dataset), "--out", str(tmp_path / "o")]) == 2
-    assert "uirbench train --model nafnet" in capsys.readouterr().err
+    """A trainable model that ships no checkpoint must be trained first; the error says how."""
+    from uirbench.baselines.nafnet import NAFNet, NAFNetConfig
+    from uirbench.registry import MODELS
+
+    class Unshipped(NAFNet):
+        """NAFNet registered without a shipped checkpoint."""
+
+    MODELS.add("nafnet-unshipped", Unshipped, kind="baseline", paper="test", config=NAFNetConfig,
+               trainer="uirbench.baselines.task:train_baseline")
+    try:
+        assert main(["evaluate", "--model", "nafnet-unshipped", "--data", str(tiny_dataset), "--out", str(tmp_path / "o")]) == 2
+    finally:
+        MODELS.remove("nafnet-unshipped")
+    assert "must be trained first: `uirbench train --model nafnet-unshipped" in capsys.readouterr().err
+
+
+def test_a_shipped_model_evaluates_offline_with_its_checkpoint(tiny_dataset, tmp_path):
+    from uirbench.models import checkpoint_sha256, shipped_checkpoint
+
+    assert main(["evaluate", "--model", "nafnet", "--data", str(tiny_dataset), "--out", str(tmp_path / "o")]) == 0
+    entry = json.loads((tmp_path / "o" / "entry.json").read_text())
+    assert entry["model"]["checkpoint_sha256"] == checkpoint_sha256(shipped_checkpoint("nafnet"))
+    assert entry["model"]["parameters"] == 1961139
 
 
 def test_missing_and_corrupt_images_name_the_pair(tiny_dataset, tmp_path, capsys):
