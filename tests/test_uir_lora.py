@@ -343,7 +343,7 @@ def test_shipped_checkpoint_restores_and_evaluates_with_the_oracle(tiny_dataset,
 
     path = shipped_checkpoint("uir-lora")
     assert sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) <= 10 * 2**20
-    assert "uirbench train --model uir-lora --preset tiny" in (path / "README.md").read_text()
+    assert "uirbench train --model uir-lora --preset small" in (path / "README.md").read_text()
     model = create_model("uir-lora")
     x = torch.rand(1, 3, 48, 60, generator=gen(12))
     out = restore(model, x)
