@@ -132,7 +132,6 @@ class OnlinePairs(PatchSource):
             pool = [Draw(d.name, d.severity, d.range, d.overrides, mix.get(d.name, 0.0) / entries[d.name]) for d in pool]
         weights = np.array([d.weight for d in pool])
         self.pool, self.probs = pool, weights / weights.sum()
-        self.names = names
         self.suite, self.patch, self.seed, self.split = suite["name"], patch, seed, split
         self.cache = ImageCache()
         self.augment = augmenter(patch)
