@@ -70,3 +70,19 @@ def test_learning_curves_and_the_claim_account_read_real_outputs(run_and_evals, 
     assert claim.returncode == 0, claim.stderr
     assert "#### mixed track" in claim.stdout and "+0.00 [+0.00, +0.00]" in claim.stdout
     assert "no routing column" in claim.stdout
+
+
+def test_ship_checkpoint_lists_stage_logs_in_the_order_the_stages_finished(tmp_path):
+    """UIR-LoRA's card reads backbone, adapters, router: the order of the logs' last writes, not of their names."""
+    import importlib.util
+    import os
+
+    spec = importlib.util.spec_from_file_location("ship_checkpoint", TOOLS / "ship_checkpoint.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    for when, stage in enumerate(["backbone-vae", "backbone-diffusion", "lora-rain", "lora-blur", "router"]):
+        log = tmp_path / "stages" / stage / "logs" / "train.csv"
+        log.parent.mkdir(parents=True)
+        log.write_text("step,loss\n1,0.5\n")
+        os.utime(log, (1_000_000 + when, 1_000_000 + when))
+    assert list(ship.logs_of(tmp_path)) == ["backbone-vae", "backbone-diffusion", "lora-rain", "lora-blur", "router"]

@@ -32,10 +32,12 @@ SKIP = {"state", "logs", "stages", "train.json", checksums.MANIFEST, "README.md"
 
 
 def logs_of(run: Path) -> dict[str, Path]:
-    """Each training log of a run: ``train`` for a one-task run, the stage name for UIR-LoRA's stage runs."""
+    """Each training log of a run: ``train`` for a one-task run, the stage name for UIR-LoRA's stage runs, in the
+    order the stages finished (a log's last write), so the card reads backbone, adapters, router."""
     if (run / "logs" / "train.csv").is_file():
         return {"train": run / "logs" / "train.csv"}
-    return {p.parents[1].name: p for p in sorted((run / "stages").glob("*/logs/train.csv"))}
+    logs = sorted((run / "stages").glob("*/logs/train.csv"), key=lambda p: (p.stat().st_mtime, str(p)))
+    return {p.parents[1].name: p for p in logs}
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
