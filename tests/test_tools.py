@@ -20,6 +20,16 @@ def _tool(name: str, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(TOOLS / name), *map(str, args)], capture_output=True, text=True, timeout=300)
 
 
+def _ship_module():
+    """tools/ship_checkpoint.py as a module (tools/ is not a package), for its helpers."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("ship_checkpoint", TOOLS / "ship_checkpoint.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 @pytest.fixture(scope="module")
 def run_and_evals(tiny_dataset, tmp_path_factory):
     """A 4-step NAFNet run (validation every 2 steps) and two evaluations of it on the tiny dataset: identity and the run."""
@@ -74,15 +84,21 @@ def test_learning_curves_and_the_claim_account_read_real_outputs(run_and_evals, 
 
 def test_ship_checkpoint_lists_stage_logs_in_the_order_the_stages_finished(tmp_path):
     """UIR-LoRA's card reads backbone, adapters, router: the order of the logs' last writes, not of their names."""
-    import importlib.util
     import os
 
-    spec = importlib.util.spec_from_file_location("ship_checkpoint", TOOLS / "ship_checkpoint.py")
-    ship = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ship)
+    ship = _ship_module()
     for when, stage in enumerate(["backbone-vae", "backbone-diffusion", "lora-rain", "lora-blur", "router"]):
         log = tmp_path / "stages" / stage / "logs" / "train.csv"
         log.parent.mkdir(parents=True)
         log.write_text("step,loss\n1,0.5\n")
         os.utime(log, (1_000_000 + when, 1_000_000 + when))
     assert list(ship.logs_of(tmp_path)) == ["backbone-vae", "backbone-diffusion", "lora-rain", "lora-blur", "router"]
+
+
+def test_ship_checkpoint_gives_the_training_command_without_resume():
+    ship = _ship_module()
+    assert ship.command_line("uirbench train --model m --out r --resume") == (
+        "`uirbench train --model m --out r` (interrupted and continued with `--resume`) (in the folder holding the dataset `cbsd68`)")
+    assert ship.command_line("uirbench train --model m --out r") == (
+        "`uirbench train --model m --out r` (in the folder holding the dataset `cbsd68`)")
+    assert ship.command_line(None) == "see logs"

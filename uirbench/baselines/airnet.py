@@ -32,6 +32,7 @@ from torch import nn
 
 from uirbench.baselines.blocks import init_weights
 from uirbench.errors import UserError
+from uirbench.models import shipped
 from uirbench.recipes import RECIPES
 from uirbench.registry import MODELS
 from uirbench.restorer import Restorer
@@ -205,7 +206,7 @@ class DGG(nn.Module):
 
 
 @MODELS.register("airnet", kind="baseline", config=AirNetConfig, presets=PRESETS, recipes=RECIPES["airnet"],
-                 trainer="uirbench.baselines.task:train_baseline",
+                 trainer="uirbench.baselines.task:train_baseline", default_checkpoint=shipped("airnet"),
                  paper="Li et al. 2022, All-In-One Image Restoration for Unknown Corruption")
 class AirNet(Restorer):
     """AirNet = CBDE + DGRN; (B, 3, H, W) in [0, 1] -> same, any H, W (the DGRN keeps the resolution).

@@ -29,6 +29,7 @@ from torch import nn
 
 from uirbench.baselines.restormer import Restormer, RestormerConfig, TransformerBlock, upsample
 from uirbench.errors import UserError
+from uirbench.models import shipped
 from uirbench.recipes import RECIPES
 from uirbench.registry import MODELS
 from uirbench.rng import DEFAULT_SEED, torch_generator
@@ -106,7 +107,7 @@ class PromptBlock(nn.Module):
 
 
 @MODELS.register("promptir", kind="baseline", config=PromptIRConfig, presets=PRESETS, recipes=RECIPES["promptir"],
-                 trainer="uirbench.baselines.task:train_baseline",
+                 trainer="uirbench.baselines.task:train_baseline", default_checkpoint=shipped("promptir"),
                  paper="Potlapalli et al. 2023, PromptIR: Prompting for All-in-One Blind Image Restoration")
 class PromptIR(Restormer):
     """PromptIR (Sec. 3, Fig. 2); (N, 3, H, W) in [0, 1] -> same, H and W multiples of 2^(levels-1).
