@@ -31,6 +31,10 @@ RESAMPLES = 2000
 
 
 def load(path: Path) -> pd.DataFrame:
+    """One evaluation's per-image scores, indexed by input file; a folder without them is named (NAME=DIR: NAME holds
+    no '=')."""
+    if not (path / "per_image.parquet").is_file():
+        raise SystemExit(f"uir_lora_claim: {path} holds no per_image.parquet (the output folder of `uirbench evaluate`)")
     return pd.read_parquet(path / "per_image.parquet").set_index("input_file_name").sort_index()
 
 
