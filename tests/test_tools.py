@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -84,8 +85,6 @@ def test_learning_curves_and_the_claim_account_read_real_outputs(run_and_evals, 
 
 def test_ship_checkpoint_lists_stage_logs_in_the_order_the_stages_finished(tmp_path):
     """UIR-LoRA's card reads backbone, adapters, router: the order of the logs' last writes, not of their names."""
-    import os
-
     ship = _ship_module()
     for when, stage in enumerate(["backbone-vae", "backbone-diffusion", "lora-rain", "lora-blur", "router"]):
         log = tmp_path / "stages" / stage / "logs" / "train.csv"
@@ -97,8 +96,8 @@ def test_ship_checkpoint_lists_stage_logs_in_the_order_the_stages_finished(tmp_p
 
 def test_ship_checkpoint_gives_the_training_command_without_resume():
     ship = _ship_module()
-    assert ship.command_line("uirbench train --model m --out r --resume") == (
+    assert ship.command_line("uirbench train --model m --out r --resume", "cbsd68") == (
         "`uirbench train --model m --out r` (interrupted and continued with `--resume`) (in the folder holding the dataset `cbsd68`)")
-    assert ship.command_line("uirbench train --model m --out r") == (
-        "`uirbench train --model m --out r` (in the folder holding the dataset `cbsd68`)")
-    assert ship.command_line(None) == "see logs"
+    assert ship.command_line("uirbench train --model m --out r", "data") == (
+        "`uirbench train --model m --out r` (in the folder holding the dataset `data`)")
+    assert ship.command_line(None, "cbsd68") == "see logs"

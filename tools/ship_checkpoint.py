@@ -40,7 +40,7 @@ def logs_of(run: Path) -> dict[str, Path]:
     return {p.parents[1].name: p for p in logs}
 
 
-def command_line(command: str | None) -> str:
+def command_line(command: str | None, dataset: str) -> str:
     """The training command as a user runs it: a session that continued the run with ``--resume`` recorded that flag;
     the card gives the command without it and says the run was resumed (resume is exact: same pairs, same log)."""
     if not command:
@@ -48,7 +48,7 @@ def command_line(command: str | None) -> str:
     words = command.split()
     plain = " ".join(w for w in words if w != "--resume")
     resumed = " (interrupted and continued with `--resume`)" if "--resume" in words else ""
-    return f"`{plain}`{resumed} (in the folder holding the dataset `cbsd68`)"
+    return f"`{plain}`{resumed} (in the folder holding the dataset `{dataset}`)"
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:
@@ -131,7 +131,7 @@ def main() -> None:
             "keeps its last model; the learning rate has decayed to its minimum there); the validation curve below, on "
             "the board's val split, shows how it got there.", "",
             "## How it was made", "",
-            f"- command: {command_line(model_json.get('command'))}",
+            f"- command: {command_line(model_json.get('command'), args.data.name)}",
             f"- data: `{suite.get('command')}`; suite `{suite['suite']['name']}`, seed {suite['seed']}; dataset fingerprint "
             f"`{fingerprint}`; source fingerprint `{source_fingerprint(suite['images'])}` ({len(suite['images'])} clean images)",
             f"- versions: {', '.join(f'{k} {v}' for k, v in suite['versions'].items())}"]
