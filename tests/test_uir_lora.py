@@ -18,13 +18,14 @@ import torch
 from uirbench.cli import main
 from uirbench.degradations import families
 from uirbench.models import load_checkpoint, shipped_checkpoint
+from uirbench.recipes import Recipe
 from uirbench.registry import MODELS
 from uirbench.restorer import restore
 from uirbench.uir_lora import lora
 from uirbench.uir_lora.backbone import load_backbone
 from uirbench.uir_lora.model import UIRLoRA, UIRLoRAConfig
-from uirbench.uir_lora.router import ClipRouter, LearnedRouter, RouterConfig, label_targets, oracle_weights, route
-from uirbench.uir_lora.train import adapter_loss
+from uirbench.uir_lora.router import ClipRouter, LearnedRouter, RouterConfig, label_targets, oracle_weights, route, windows
+from uirbench.uir_lora.train import PRESETS, Preset, adapter_loss
 
 FAMILIES = ("blur", "haze", "noise")
 
@@ -101,6 +102,38 @@ def test_learned_router_top_k_finds_the_true_labels_after_a_few_steps():
         assert float(router.loss(x_test, label_targets(y_test, FAMILIES))) < first / 4
     for row, labels in zip(sim, y_test, strict=True):
         assert {FAMILIES[i] for i in row.topk(len(labels)).indices.tolist()} == set(labels)
+
+
+def test_windows_tile_every_pixel_evenly():
+    x = torch.arange(2 * 5 * 7, dtype=torch.float32).view(2, 1, 5, 7)
+    tiles = windows(x, 3)  # rows at 0, 2; columns at 0, 2, 4; window-major, then batch
+    assert tiles.shape == (12, 1, 3, 3)
+    assert tiles[:, 0, 0, 0].tolist() == [0, 35, 2, 37, 4, 39, 14, 49, 16, 51, 18, 53]
+    covered = torch.zeros(5, 7)
+    for r in (0, 2):
+        for c in (0, 2, 4):
+            covered[r:r + 3, c:c + 3] = 1
+    assert bool(covered.all())
+    y = torch.rand(1, 3, 40, 56, generator=gen(6))
+    assert windows(y, 64).shape == (2, 3, 40, 40)  # windows as wide as the short side, at both ends
+    assert torch.equal(windows(y, 64)[1], y[0, :, :, 16:])
+    assert windows(y, 64) is not y and windows(y[..., :40], 64).shape == (1, 3, 40, 40)
+
+
+def test_learned_router_averages_the_cosines_of_its_windows():
+    router = LearnedRouter(FAMILIES, RouterConfig(width=8, levels=2, embed_dim=16, window=32), gen(7)).eval()
+    x = torch.rand(2, 3, 64, 96, generator=gen(8))
+    with torch.no_grad():
+        tiles = [router.similarity(x[..., r:r + 32, c:c + 32]) for r in (0, 32) for c in (0, 32, 64)]
+        assert torch.allclose(router.similarity(x), torch.stack(tiles).mean(0), atol=1e-6)
+        assert not torch.allclose(router.similarity(x), tiles[0], atol=1e-3)  # the windows differ
+
+
+def test_a_preset_trains_its_router_on_patches_of_its_window():
+    assert all(p.recipes["router"].patch == p.router.window for p in PRESETS.values() if "router" in p.recipes)
+    with pytest.raises(ValueError, match="window"):
+        Preset(backbone="tiny", top_k=1, router=RouterConfig(window=128),
+               recipes={"router": Recipe(steps=1, batch_size=1, patch=96, lr=1e-3)})
 
 
 def test_clip_router_loads_local_weights_and_fails_clearly_offline(tmp_path, monkeypatch):
@@ -335,6 +368,36 @@ def test_multitask_stage_matches_the_family_adapters_parameters(trained, tiny_da
                  "stage=multitask", "--steps", "1"]) == 2
     assert main(["train", "--model", "uir-lora", "--data", str(tiny_dataset), "--out", str(out), "--model-arg",
                  "stage=router", "--steps", "1"]) == 2
+
+
+# the shipped router's cosines (families in sorted order) on the built-in motorcycle photo, one family each at severity 3
+SHIPPED_ROUTING = {
+    "awgn": ("noise", [-0.168, -0.448, -0.453, -0.405, 0.51, -0.503]),
+    "gaussian-blur": ("blur", [0.445, -0.374, -0.036, -0.468, -0.084, -0.533]),
+    "haze": ("haze", [-0.289, -0.014, -0.216, -0.64, -0.312, -0.144]),
+    "jpeg": ("jpeg", [-0.059, -0.53, 0.149, -0.544, -0.099, -0.434]),
+    "lowlight": ("lowlight", [-0.21, -0.291, -0.453, 0.529, -0.535, -0.207]),
+    "rain": ("rain", [-0.33, -0.329, -0.157, -0.657, -0.231, 0.005]),
+}
+
+
+def test_shipped_router_routes_a_real_photo_to_its_family_over_windows_of_its_patch_size():
+    import numpy as np
+
+    from uirbench.degradations import create
+    from uirbench.io import to_tensor
+    from uirbench.sources import builtin_items, read_item
+    from uirbench.uir_lora.router import load_router
+
+    router = load_router(shipped_checkpoint("uir-lora") / "router.safetensors").eval()
+    assert router.config == PRESETS["small"].router and router.config.window == 128
+    image, depth = read_item(next(i for i in builtin_items() if i.image_id == "motorcycle"))  # 500x741: 4 x 6 windows
+    for name, (family, cosines) in SHIPPED_ROUTING.items():
+        degraded, _ = create(name, 3)(image, np.random.default_rng(7), depth)
+        with torch.inference_mode():
+            sim = router.similarity(to_tensor(degraded))[0]
+        assert router.families[int(sim.argmax())] == family
+        assert sim.tolist() == pytest.approx(cosines, abs=2e-3), name
 
 
 def test_shipped_checkpoint_restores_and_evaluates_with_the_oracle(tiny_dataset, tmp_path):

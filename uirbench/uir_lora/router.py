@@ -19,7 +19,13 @@ Three routers produce the similarities:
   statistics: noise and JPEG live at full resolution, haze and low light in the coarse levels), a
   linear map to ``embed_dim``, and one learned embedding per family. Trained with multi-label binary
   cross-entropy on logits s_o / tau against the manifest's ``labels`` (a mixed image has several
-  true families), so top-K picks all the families present.
+  true families), so top-K picks all the families present. It is trained on square patches of
+  ``window`` pixels and sees a larger image the same way: s_o is the mean of the cosines of
+  windows of that size tiling the image. On the CBSD68 test split (481x321) the small router, trained
+  on 96-px patches, picked the true family of 79% of single-degradation images from whole-image
+  statistics and of 91% as the mean over 128-px windows (haze: 26% and 79%): the statistics of a
+  whole photo are not those of the patches the router learned from. Retrained on 128-px patches
+  (the shipped router) it picks 90.8% (haze 81%).
 * ``ClipRouter``: frozen CLIP image/text encoders (``transformers``), text prompts per family
   (``PROMPTS``); tau is CLIP's own learned logit scale. Needs the CLIP weights (hub id or folder).
 * ``oracle_weights``: uniform weights over the true families read from the manifest's degradation
@@ -58,16 +64,19 @@ PROMPTS = {
 class RouterConfig:
     """Learned router: ``width`` channels (a multiple of 8, for GroupNorm's 8 groups) after the stride-1 stem,
     doubled by each of ``levels`` stride-2 convs (capped at 4x width); ``embed_dim``: size of d and of each
-    family embedding; ``temperature``: tau of the BCE logits (training) and of the routing softmax."""
+    family embedding; ``temperature``: tau of the BCE logits (training) and of the routing softmax; ``window``:
+    side in pixels of the square patches it trains on and of the windows it averages over a larger image."""
 
     width: int = 16
     levels: int = 4
     embed_dim: int = 64
     temperature: float = 0.1
+    window: int = 64
 
     def __post_init__(self) -> None:
-        if min(self.width, self.levels, self.embed_dim) < 1 or self.width % 8 or not self.temperature > 0:
-            raise UserError(f"RouterConfig: width (a multiple of 8), levels, embed_dim must be >= 1 and temperature > 0, got {self}")
+        if min(self.width, self.levels, self.embed_dim, self.window) < 1 or self.width % 8 or not self.temperature > 0:
+            raise UserError(f"RouterConfig: width (a multiple of 8), levels, embed_dim, window must be >= 1 and temperature > 0, "
+                            f"got {self}")
 
 
 def route(similarity: torch.Tensor, top_k: int, temperature: float) -> torch.Tensor:
@@ -113,11 +122,29 @@ class LearnedRouter(nn.Module):
         return self.project(torch.cat(stats, dim=1))
 
     def similarity(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.embed(x), dim=1) @ F.normalize(self.embeddings, dim=1).T
+        """Cosines [B, F] of NCHW images in [0, 1]: the mean over the :func:`windows` of ``config.window`` px."""
+        cosines = F.normalize(self.embed(windows(x, self.config.window)), dim=1) @ F.normalize(self.embeddings, dim=1).T
+        return cosines.view(-1, x.shape[0], cosines.shape[1]).mean(0)
 
     def loss(self, x: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Multi-label BCE on logits s_o / tau; ``targets`` [B, F] in {0, 1} (several ones for mixed images)."""
         return F.binary_cross_entropy_with_logits(self.similarity(x) / self.config.temperature, targets)
+
+
+def windows(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Square windows of side ``s = min(size, H, W)`` covering every pixel of NCHW ``x``: ceil(H / s) x ceil(W / s)
+    of them, spaced evenly from edge to edge (overlapping where s does not divide the side), stacked window-major
+    as [n * B, C, s, s]; ``x`` itself when it is one window.
+
+    >>> windows(torch.zeros(2, 3, 321, 481), 128).shape
+    torch.Size([24, 3, 128, 128])
+    """
+    h, w = x.shape[-2:]
+    s = min(size, h, w)
+    if (h, w) == (s, s):
+        return x
+    rows, cols = (torch.linspace(0, side - s, -(-side // s)).round().long().tolist() for side in (h, w))
+    return torch.cat([x[..., r:r + s, c:c + s] for r in rows for c in cols])
 
 
 def label_targets(labels: list[list[str]], families: tuple[str, ...]) -> torch.Tensor:
