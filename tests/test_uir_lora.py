@@ -129,6 +129,22 @@ def test_learned_router_averages_the_cosines_of_its_windows():
         assert not torch.allclose(router.similarity(x), tiles[0], atol=1e-3)  # the windows differ
 
 
+def test_a_router_file_without_a_window_loads_with_the_tiny_window_and_says_so(tmp_path, capsys):
+    from safetensors.torch import load_file, save_file
+
+    from uirbench.uir_lora.router import load_router, save_router
+
+    router = LearnedRouter(FAMILIES, RouterConfig(width=8, levels=2, embed_dim=16, window=32), gen(9))
+    save_router(router, tmp_path / "new.safetensors")
+    assert load_router(tmp_path / "new.safetensors").config.window == 32 and "records no window" not in capsys.readouterr().err
+    config = json.dumps({k: v for k, v in json.loads(json.dumps(router.config.__dict__)).items() if k != "window"})
+    save_file(load_file(tmp_path / "new.safetensors"), tmp_path / "old.safetensors",
+              metadata={"format": "uirbench-uir-lora-router", "families": json.dumps(FAMILIES), "config": config})
+    old = load_router(tmp_path / "old.safetensors")
+    assert old.config.window == 64 and "old.safetensors records no window" in capsys.readouterr().err
+    assert torch.equal(old.embeddings, router.embeddings)
+
+
 def test_a_preset_trains_its_router_on_patches_of_its_window():
     assert all(p.recipes["router"].patch == p.router.window for p in PRESETS.values() if "router" in p.recipes)
     with pytest.raises(ValueError, match="window"):

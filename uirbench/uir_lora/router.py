@@ -37,6 +37,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -259,6 +260,11 @@ def load_router(path: str | Path, device: str | torch.device = "cpu") -> Learned
         tensors = load_file(str(path))
     if meta.get("format") != ROUTER_FORMAT:
         raise UserError(f"{path}: not a {ROUTER_FORMAT} file")
-    router = LearnedRouter(json.loads(meta["families"]), RouterConfig(**json.loads(meta["config"])), torch.Generator())
+    config = json.loads(meta["config"])
+    if "window" not in config:  # saved before routers recorded their window
+        print(f"note: {path} records no window (saved before routers recorded one): routing over {RouterConfig.window}-px windows, "
+              "the tiny preset's patch; retrain the router (--model-arg stage=router) to record the patch it learned from",
+              file=sys.stderr)
+    router = LearnedRouter(json.loads(meta["families"]), RouterConfig(**config), torch.Generator())
     router.load_state_dict(tensors, strict=True)
     return router.to(device)
