@@ -10,6 +10,7 @@ import json
 import math
 import shutil
 import string
+from dataclasses import asdict
 
 import pandas as pd
 import pytest
@@ -137,7 +138,7 @@ def test_a_router_file_without_a_window_loads_with_the_tiny_window_and_says_so(t
     router = LearnedRouter(FAMILIES, RouterConfig(width=8, levels=2, embed_dim=16, window=32), gen(9))
     save_router(router, tmp_path / "new.safetensors")
     assert load_router(tmp_path / "new.safetensors").config.window == 32 and "records no window" not in capsys.readouterr().err
-    config = json.dumps({k: v for k, v in json.loads(json.dumps(router.config.__dict__)).items() if k != "window"})
+    config = json.dumps({k: v for k, v in asdict(router.config).items() if k != "window"})
     save_file(load_file(tmp_path / "new.safetensors"), tmp_path / "old.safetensors",
               metadata={"format": "uirbench-uir-lora-router", "families": json.dumps(FAMILIES), "config": config})
     old = load_router(tmp_path / "old.safetensors")
