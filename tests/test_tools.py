@@ -101,3 +101,36 @@ def test_ship_checkpoint_gives_the_training_command_without_resume():
     assert ship.command_line("uirbench train --model m --out r", "data") == (
         "`uirbench train --model m --out r` (in the folder holding the dataset `data`)")
     assert ship.command_line(None, "cbsd68") == "see logs"
+
+
+def test_router_accuracy_routes_as_evaluate_does_and_reads_training_snapshots(tiny_dataset, tmp_path):
+    """The tool's routing record of every test pair equals the ``routing`` column `uirbench evaluate` writes for the
+    shipped UIR-LoRA, and a training snapshot of the same router (``model.``-prefixed weights) prints the same lines."""
+    import importlib.util
+
+    import pandas as pd
+    from safetensors.torch import save_file
+
+    from uirbench.manifest import load_manifest
+    from uirbench.models import create_model, shipped_checkpoint
+
+    assert main(["evaluate", "--model", "uir-lora", "--data", str(tiny_dataset), "--out", str(tmp_path / "eval")]) == 0
+    evaluated = pd.read_parquet(tmp_path / "eval" / "per_image.parquet").set_index("input_file_name")["routing"]
+    spec = importlib.util.spec_from_file_location("router_accuracy", TOOLS / "router_accuracy.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    rows = load_manifest(tiny_dataset, "test")
+    frame = tool.routing_frame(create_model("uir-lora").eval(), rows, tiny_dataset / "test")
+    assert len(frame) == len(evaluated) > 0
+    assert [json.loads(r) for r in frame["routing"]] == [json.loads(evaluated[row["input_file_name"]]) for row in rows]
+
+    router = shipped_checkpoint("uir-lora") / "router.safetensors"
+    snapshot = tmp_path / "model.safetensors"
+    save_file({f"model.{k}": v.contiguous() for k, v in create_model("uir-lora").router.state_dict().items()}, str(snapshot))
+    done = _tool("router_accuracy.py", "--data", tiny_dataset, "--split", "test", router, snapshot)
+    assert done.returncode == 0, done.stderr
+    blocks = done.stdout.split("#### ")[1:]
+    assert len(blocks) == 2 and "top-1 family on single-degradation pairs" in blocks[0]
+    assert blocks[0].split("\n", 1)[1] == blocks[1].split("\n", 1)[1]
+    refused = _tool("router_accuracy.py", "--data", tiny_dataset, "--split", "test", tmp_path / "eval" / "per_image.parquet")
+    assert refused.returncode != 0 and "per_image.parquet as safetensors" in refused.stderr and "Traceback" not in refused.stderr

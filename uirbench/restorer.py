@@ -112,7 +112,9 @@ class Restorer(torch.nn.Module):
         checksums.seal(path, [WEIGHTS, MODEL_JSON])
 
 
-def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int, int]:
+    """(``x`` padded at the bottom and right to sides divisible by ``multiple``, original H, W): reflection where the
+    padding is narrower than the side, else replication; what ``restore`` feeds a model."""
     h, w = x.shape[-2:]
     ph, pw = (-h) % multiple, (-w) % multiple
     if ph or pw:
@@ -122,7 +124,7 @@ def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, int,
 
 
 def _forward_padded(model: Restorer, x: torch.Tensor, hint: list[str] | None) -> torch.Tensor:
-    padded, h, w = _pad_to_multiple(x, max(1, model.size_multiple))
+    padded, h, w = pad_to_multiple(x, max(1, model.size_multiple))
     out = model(padded, degradation_hint=hint)
     return out[..., :h, :w]
 

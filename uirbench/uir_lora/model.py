@@ -113,13 +113,13 @@ class UIRLoRA(Restorer):
         from uirbench.uir_lora.lora import mixture
 
         weights, sim = self.routing(x, degradation_hint)
-        self.last_routing = [self._record(weights[i], None if sim is None else sim[i]) for i in range(x.shape[0])]
+        self.last_routing = [self.routing_record(weights[i], None if sim is None else sim[i]) for i in range(x.shape[0])]
         used = (weights != 0).any(dim=0)
         names = [a for a, u in zip(self.adapters, used.tolist(), strict=True) if u]
         with mixture(self.backbone, names, weights[:, used]):
             return self.backbone(x)
 
-    def _record(self, weights: torch.Tensor, sim: torch.Tensor | None) -> dict[str, Any]:
+    def routing_record(self, weights: torch.Tensor, sim: torch.Tensor | None) -> dict[str, Any]:
         """One image's routing as JSON values: router, K, the composed adapters' weights (and all similarities)."""
         composed = {a: round(float(w), 4) for a, w in zip(self.adapters, weights.tolist(), strict=True) if w != 0}
         record: dict[str, Any] = {"router": self.config.router, "top_k": self.config.top_k, "weights": composed}
