@@ -109,6 +109,7 @@ def test_router_accuracy_routes_as_evaluate_does_and_reads_training_snapshots(ti
     import importlib.util
 
     import pandas as pd
+    import torch
     from safetensors.torch import save_file
 
     from uirbench.manifest import load_manifest
@@ -120,7 +121,8 @@ def test_router_accuracy_routes_as_evaluate_does_and_reads_training_snapshots(ti
     tool = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(tool)
     rows = load_manifest(tiny_dataset, "test")
-    frame = tool.routing_frame(create_model("uir-lora").eval(), rows, tiny_dataset / "test")
+    model = create_model("uir-lora").eval().to(memory_format=torch.channels_last)  # as evaluate and the tool run it
+    frame = tool.routing_frame(model, rows, tiny_dataset / "test")
     assert len(frame) == len(evaluated) > 0
     assert [json.loads(r) for r in frame["routing"]] == [json.loads(evaluated[row["input_file_name"]]) for row in rows]
 

@@ -2,14 +2,15 @@
 
     python tools/router_accuracy.py --data cbsd68 --split val [--checkpoint DIR] [--top-k 2] ROUTER [ROUTER ...]
 
-Each ROUTER replaces the router of the UIR-LoRA checkpoint ``--checkpoint`` (default: the shipped one) and routes every
-pair of the split as ``uirbench evaluate`` does: the input reflect-padded to the model's size multiple, then
-``UIRLoRA.routing`` with the checkpoint's adapters at K = ``--top-k``. A ROUTER is a file written by ``save_router``
-(a checkpoint's ``router.safetensors``) or the ``model.safetensors`` of a router stage's training snapshot
-(``stages/router/state/step-N/``), whose weights are read into the checkpoint router's families and configuration:
-a learning curve from the snapshots a run kept. Prints, per ROUTER, ``uir_lora_claim``'s router lines: top-1 family
-on single-degradation pairs (single and ood tracks, per family) and the mixed pairs whose true families are all among
-the K composed adapters. Routing is deterministic: the val split selects, the test split reports.
+Each ROUTER replaces the router of the UIR-LoRA checkpoint ``--checkpoint`` (default: the shipped one) and routes
+every pair of the split as ``uirbench evaluate`` does on CPU: the input reflect-padded to the model's size multiple,
+in channels-last memory, then ``UIRLoRA.routing`` with the checkpoint's adapters at K = ``--top-k``. A ROUTER is a
+file written by ``save_router`` (a checkpoint's ``router.safetensors``) or the ``model.safetensors`` of a router
+stage's training snapshot (``stages/router/state/step-N/``), whose weights are read into the checkpoint router's
+families and configuration: a learning curve from the snapshots a run kept. Prints, per ROUTER,
+``uir_lora_claim``'s router lines: top-1 family on single-degradation pairs (single and ood tracks, per family) and
+the mixed pairs whose true families are all among the K composed adapters. Routing is deterministic: the val split
+selects, the test split reports.
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def routing_frame(model: torch.nn.Module, rows: list[dict], folder: Path) -> pd.
     with torch.inference_mode():
         for row in rows:
             x, _, _ = pad_to_multiple(to_tensor(read_image(folder / row["input_file_name"])), max(1, model.size_multiple))
-            weights, sim = model.routing(x)
+            weights, sim = model.routing(x.contiguous(memory_format=torch.channels_last))
             records.append(json.dumps(model.routing_record(weights[0], sim[0])))
     return pd.DataFrame({"degradation": [r["degradation"] for r in rows], "track": [r["track"] for r in rows],
                          "routing": records})
@@ -80,7 +81,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     options = {} if args.top_k is None else {"top_k": args.top_k}
-    model = create_model("uir-lora", args.checkpoint, **options).eval()
+    # evaluate's CPU layout (channels-last model and inputs): the same convolutions, so the same similarities to the bit
+    model = create_model("uir-lora", args.checkpoint, **options).eval().to(memory_format=torch.channels_last)
     if model.router is None or not isinstance(model.router, LearnedRouter):
         raise SystemExit("router_accuracy: the checkpoint has no learned router to replace")
     rows, template = load_manifest(args.data, args.split), model.router
