@@ -136,3 +136,6 @@ def test_router_accuracy_routes_as_evaluate_does_and_reads_training_snapshots(ti
     assert blocks[0].split("\n", 1)[1] == blocks[1].split("\n", 1)[1]
     refused = _tool("router_accuracy.py", "--data", tiny_dataset, "--split", "test", tmp_path / "eval" / "per_image.parquet")
     assert refused.returncode != 0 and "per_image.parquet as safetensors" in refused.stderr and "Traceback" not in refused.stderr
+    for bad, named in ((("--data", tmp_path / "missing"), "missing"), (("--data", tiny_dataset, "--top-k", "9"), "top_k=9")):
+        refused = _tool("router_accuracy.py", *bad, router)
+        assert refused.returncode != 0 and named in refused.stderr and "Traceback" not in refused.stderr

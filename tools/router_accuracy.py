@@ -25,6 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from uirbench.errors import UserError
 from uirbench.io import read_image, to_tensor
 from uirbench.manifest import load_manifest
 from uirbench.models import create_model
@@ -72,6 +73,13 @@ def routing_frame(model: torch.nn.Module, rows: list[dict], folder: Path) -> pd.
 
 
 def main() -> None:
+    try:
+        run()
+    except UserError as exc:  # a bad --data, --split, --top-k or --checkpoint: one line naming it, no traceback
+        raise SystemExit(f"router_accuracy: {exc}") from exc
+
+
+def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("routers", nargs="+", type=Path, metavar="ROUTER")
     parser.add_argument("--data", required=True, type=Path, help="dataset folder from `uirbench generate`")
@@ -80,12 +88,13 @@ def main() -> None:
     parser.add_argument("--top-k", type=int, default=None, help="adapters composed per image (default: the checkpoint's)")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    rows = load_manifest(args.data, args.split)  # a bad --data or --split fails before the model loads
     options = {} if args.top_k is None else {"top_k": args.top_k}
     # evaluate's CPU layout (channels-last model and inputs): the same convolutions, so the same similarities to the bit
     model = create_model("uir-lora", args.checkpoint, **options).eval().to(memory_format=torch.channels_last)
     if model.router is None or not isinstance(model.router, LearnedRouter):
         raise SystemExit("router_accuracy: the checkpoint has no learned router to replace")
-    rows, template = load_manifest(args.data, args.split), model.router
+    template = model.router
     for path in args.routers:
         model.router = read_router(path, template)
         print(f"#### {path}", "", *router_lines(routing_frame(model, rows, args.data / args.split)), sep="\n")
