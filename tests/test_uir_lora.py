@@ -153,6 +153,18 @@ def test_a_preset_trains_its_router_on_patches_of_its_window():
                recipes={"router": Recipe(steps=1, batch_size=1, patch=96, lr=1e-3)})
 
 
+def test_a_family_adapter_takes_its_own_recipe_where_the_preset_has_one():
+    from uirbench.train import TrainConfig
+    from uirbench.uir_lora.train import adapter_recipe
+
+    small, plain = PRESETS["small"], TrainConfig(model="uir-lora", preset="small")
+    assert [adapter_recipe(plain, small, f).steps for f in ("blur", "haze", "jpeg", "lowlight", "noise", "rain")] == \
+        [600, 1800, 600, 1800, 600, 600]
+    assert adapter_recipe(plain, small, "haze").lr == small.recipes["lora"].lr  # only the length differs
+    assert adapter_recipe(TrainConfig(model="uir-lora", steps=5), small, "haze").steps == 5  # --steps overrides every stage
+    assert adapter_recipe(plain, PRESETS["tiny"], "haze") == PRESETS["tiny"].recipes["lora"]
+
+
 def test_clip_router_loads_local_weights_and_fails_clearly_offline(tmp_path, monkeypatch):
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPProcessor, CLIPTokenizer
 
@@ -435,7 +447,9 @@ def test_shipped_checkpoint_restores_and_evaluates_with_the_oracle(tiny_dataset,
     # a shipped checkpoint is part of the package (its model card says how it was trained): nothing to retrain
     assert entry["commands"] == ["uirbench evaluate --model uir-lora --model-arg router=oracle"]
     rows = pd.read_parquet(tmp_path / "oracle" / "per_image.parquet")
+    top_k = json.loads((path / "model.json").read_text())["config"]["top_k"]
+    assert top_k == PRESETS["small"].top_k == 3  # chosen on the CBSD68 val split (the preset's comment)
     for degradation, text in zip(rows["degradation"], rows["routing"], strict=True):
         weights = json.loads(text)["weights"]
-        true = families(degradation)[:2]
+        true = families(degradation)[:top_k]
         assert weights == pytest.approx({f: 1 / len(true) for f in true}, abs=1e-4)
