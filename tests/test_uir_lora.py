@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 import torch
 
+from uirbench import checksums
 from uirbench.cli import main
 from uirbench.degradations import families
 from uirbench.models import load_checkpoint, shipped_checkpoint
@@ -392,6 +393,15 @@ def test_multitask_stage_matches_the_family_adapters_parameters(trained, tiny_da
     assert all(r == {"router": "single", "top_k": 1, "weights": {"multitask": 1.0}} for r in records)
     with pytest.raises(ValueError, match="takes router 'single' only"):
         load_checkpoint(out, router="oracle")
+    # the same command resumes (its backbone is the one saved in --out, re-saved); another backbone is refused
+    again = ["train", "--model", "uir-lora", "--data", str(tiny_dataset), "--out", str(out), "--model-arg", "stage=multitask",
+             "--model-arg", f"backbone={trained / 'backbone'}", "--steps", "1", "--resume"]
+    assert main(again) == 0
+    other = tmp_path / "other-backbone"
+    shutil.copytree(trained / "backbone", other)
+    (other / "backbone.json").write_text((other / "backbone.json").read_text() + "\n")
+    checksums.seal(other)
+    assert main([*again[:-4], f"backbone={other}", "--steps", "1", "--resume"]) == 2
     # the control and the family adapters never share a folder
     assert main(["train", "--model", "uir-lora", "--data", str(tiny_dataset), "--out", str(trained), "--model-arg",
                  "stage=multitask", "--steps", "1"]) == 2

@@ -29,6 +29,7 @@ again by ``assemble``, so an interrupted command leaves D refused as incomplete 
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from collections.abc import Callable
@@ -355,9 +356,10 @@ def backbone_dir(out: Path, preset: Preset, source: str | None) -> Path:
 
     path = out / "backbone"
     if (path / "backbone.json").is_file():
-        if source is not None:
-            raise UserError(f"--model-arg backbone={source}: {path} already holds the backbone its adapters were trained on; "
-                             "use another --out to adapt another backbone")
+        if source is not None and not _same_backbone(Path(source), path):
+            raise UserError(f"--model-arg backbone={source}: {path} already holds the backbone its adapters were trained on, "
+                             "and it is not that one; to resume, run without --model-arg backbone; use another --out to "
+                             "adapt another backbone")
         return path
     source = source or (str(path) if path.is_dir() else None) or (None if preset.backbone == "tiny" else preset.backbone)
     if source in (None, "tiny"):
@@ -367,6 +369,20 @@ def backbone_dir(out: Path, preset: Preset, source: str | None) -> Path:
     checksums.unseal(out)
     save_backbone(backbone, path)
     return path
+
+
+def _same_backbone(source: Path, saved: Path) -> bool:
+    """Whether ``source`` is a saved backbone folder with the same files as ``saved`` by their checksums, diffusers'
+    ``config.json`` files aside (a re-save records where it was loaded from in them; the weights fix the shapes)."""
+    def files(folder: Path) -> dict[str, Any] | None:
+        try:
+            entries = json.loads((folder / checksums.MANIFEST).read_bytes())["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return {name: entry for name, entry in entries.items() if not name.endswith("config.json")}
+
+    mine = files(saved)
+    return mine is not None and files(source) == mine
 
 
 def train_adapter(config: TrainConfig, preset: Preset, backbone: Path, run_dir: Path, name: str, labels: list[str] | None,
