@@ -373,7 +373,7 @@ def test_router_stage_and_evaluate_record_routing(trained, tiny_dataset, tmp_pat
 
 
 @pytest.mark.slow
-def test_multitask_stage_matches_the_family_adapters_parameters(trained, tiny_dataset, tmp_path):
+def test_multitask_stage_matches_the_family_adapters_parameters(trained, tiny_dataset, tmp_path, capsys):
     """The control: one adapter on every family with the family adapters' parameters and steps together, router single."""
     from uirbench.evaluate import EvaluateConfig, evaluate
     from uirbench.uir_lora.train import PRESETS, matched_adapter
@@ -394,14 +394,17 @@ def test_multitask_stage_matches_the_family_adapters_parameters(trained, tiny_da
     with pytest.raises(ValueError, match="takes router 'single' only"):
         load_checkpoint(out, router="oracle")
     # the same command resumes (its backbone is the one saved in --out, re-saved); another backbone is refused
-    again = ["train", "--model", "uir-lora", "--data", str(tiny_dataset), "--out", str(out), "--model-arg", "stage=multitask",
-             "--model-arg", f"backbone={trained / 'backbone'}", "--steps", "1", "--resume"]
-    assert main(again) == 0
+    def resume(backbone: object) -> int:
+        return main(["train", "--model", "uir-lora", "--data", str(tiny_dataset), "--out", str(out), "--model-arg",
+                     "stage=multitask", "--model-arg", f"backbone={backbone}", "--steps", "1", "--resume"])
+
+    assert resume(trained / "backbone") == 0
     other = tmp_path / "other-backbone"
     shutil.copytree(trained / "backbone", other)
     (other / "backbone.json").write_text((other / "backbone.json").read_text() + "\n")
     checksums.seal(other)
-    assert main([*again[:-4], f"backbone={other}", "--steps", "1", "--resume"]) == 2
+    capsys.readouterr()
+    assert resume(other) == 2 and "is not that one; to resume, run without --model-arg backbone" in capsys.readouterr().err
     # the control and the family adapters never share a folder
     assert main(["train", "--model", "uir-lora", "--data", str(tiny_dataset), "--out", str(trained), "--model-arg",
                  "stage=multitask", "--steps", "1"]) == 2

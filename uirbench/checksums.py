@@ -85,6 +85,12 @@ def _entries(folder: Path) -> tuple[dict[str, Any] | None, str | None]:
     return files, None
 
 
+def recorded(folder: str | Path) -> dict[str, Any] | None:
+    """The manifest's entries (file name -> ``{"sha256", "size"}``) when the manifest is intact, else None; the files
+    themselves are not read (``problems`` checks them)."""
+    return _entries(Path(folder))[0]
+
+
 def problems(folder: str | Path) -> list[str]:
     """What is wrong with ``folder`` against its manifest, one entry per file (empty: every listed file is intact)."""
     folder = Path(folder)

@@ -372,17 +372,18 @@ def backbone_dir(out: Path, preset: Preset, source: str | None) -> Path:
 
 
 def _same_backbone(source: Path, saved: Path) -> bool:
-    """Whether ``source`` is a saved backbone folder with the same files as ``saved`` by their checksums, diffusers'
-    ``config.json`` files aside (a re-save records where it was loaded from in them; the weights fix the shapes)."""
-    def files(folder: Path) -> dict[str, Any] | None:
-        try:
-            entries = json.loads((folder / checksums.MANIFEST).read_bytes())["files"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        return {name: entry for name, entry in entries.items() if not name.endswith("config.json")}
+    """Whether ``source`` is a saved backbone folder holding what ``saved`` holds: the same files by their checksums,
+    except that diffusers' ``config.json`` files may differ in ``_name_or_path`` (a re-save records where the model
+    was loaded from)."""
+    mine, theirs = checksums.recorded(saved), checksums.recorded(source)
+    if mine is None or theirs is None or mine.keys() != theirs.keys():
+        return False
 
-    mine = files(saved)
-    return mine is not None and files(source) == mine
+    def config(folder: Path, name: str) -> dict[str, Any]:
+        return {k: v for k, v in json.loads((folder / name).read_bytes()).items() if k != "_name_or_path"}
+
+    return all(mine[name] == theirs[name] or (name.endswith("config.json") and config(saved, name) == config(source, name))
+               for name in mine)
 
 
 def train_adapter(config: TrainConfig, preset: Preset, backbone: Path, run_dir: Path, name: str, labels: list[str] | None,
