@@ -83,6 +83,35 @@ def test_learning_curves_and_the_claim_account_read_real_outputs(run_and_evals, 
     assert "no routing column" in claim.stdout
 
 
+def test_family_curves_score_training_snapshots_against_identity(run_and_evals, tiny_dataset, tmp_path):
+    import pandas as pd
+
+    work, run = run_and_evals
+    snapshots = sorted(run.glob("state/step-*/model.safetensors"))
+    assert len(snapshots) == 2
+    done = _tool("family_curves.py", "--run", run, "--data", tiny_dataset, "--split", "test", "--work", tmp_path, *snapshots)
+    assert done.returncode == 0, done.stderr
+    steps = [int(p.parent.name.split("-")[1]) for p in snapshots]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and line[2].isdigit()]
+    assert [int(r.split("|")[1]) for r in rows] == steps and "too few snapshots" in done.stdout  # 2 points: no fit
+    # the last snapshot holds the run's final weights: its scores are the run's own, and its gaps are identity's differences
+    assert main(["evaluate", "--model", "nafnet", "--checkpoint", str(run), "--data", str(tiny_dataset), "--metrics", "psnr",
+                 "--out", str(tmp_path / "final")]) == 0
+    final = pd.read_parquet(tmp_path / "final" / "per_image.parquet").set_index("input_file_name").psnr
+    last = pd.read_parquet(tmp_path / f"step-{steps[-1]}" / "eval" / "per_image.parquet").set_index("input_file_name").psnr
+    identity = pd.read_parquet(tmp_path / "identity" / "per_image.parquet").set_index("input_file_name").psnr
+    assert final.sort_index().equals(last.sort_index())
+    overall = float(rows[-1].split("|")[-2])
+    assert overall == pytest.approx(float((final - identity).mean()), abs=0.006)
+    refused = _tool("family_curves.py", "--run", run, "--data", tiny_dataset, "--work", tmp_path / "bad",
+                    work / "identity" / "per_image.parquet")
+    assert refused.returncode != 0 and "no step-N" in refused.stderr
+    renamed = tmp_path / "step-9.safetensors"
+    renamed.write_bytes(b"not safetensors")
+    refused = _tool("family_curves.py", "--run", run, "--data", tiny_dataset, "--work", tmp_path / "bad", renamed)
+    assert refused.returncode != 0 and "step-9.safetensors is not a training snapshot" in refused.stderr
+
+
 def test_ship_checkpoint_lists_stage_logs_in_the_order_the_stages_finished(tmp_path):
     """UIR-LoRA's card reads backbone, adapters, router: the order of the logs' last writes, not of their names."""
     ship = _ship_module()
