@@ -110,6 +110,8 @@ def test_family_curves_score_training_snapshots_against_identity(run_and_evals, 
     renamed.write_bytes(b"not safetensors")
     refused = _tool("family_curves.py", "--run", run, "--data", tiny_dataset, "--work", tmp_path / "bad", renamed)
     assert refused.returncode != 0 and "step-9.safetensors is not a training snapshot" in refused.stderr
+    refused = _tool("family_curves.py", "--run", tmp_path / "no-run", "--data", tiny_dataset, "--work", tmp_path / "bad", renamed)
+    assert refused.returncode != 0 and refused.stderr.startswith("family_curves: --run") and "Traceback" not in refused.stderr
 
 
 def test_ship_checkpoint_lists_stage_logs_in_the_order_the_stages_finished(tmp_path):

@@ -18,7 +18,6 @@ target: no family more than 0.3 dB below identity), the factor on the steps at w
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from pathlib import Path
@@ -28,8 +27,9 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from uirbench.degradations import families
+from uirbench.errors import UserError
 from uirbench.evaluate import EvaluateConfig, evaluate
-from uirbench.models import load_checkpoint, save_checkpoint
+from uirbench.models import load_checkpoint, read_model_json, save_checkpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from learning_curves import per_doubling  # tools/ is not a package
@@ -55,8 +55,7 @@ def snapshot_checkpoint(run: Path, snapshot: Path, out: Path) -> Path:
         model.load_state_dict(load_file(str(snapshot)), strict=True)
     except (OSError, RuntimeError, SafetensorError) as exc:
         raise SystemExit(f"family_curves: {snapshot} is not a training snapshot of {run}'s model: {exc}") from exc
-    meta = json.loads((run / "model.json").read_text())
-    extra = {k: v for k, v in meta.items() if k not in ("model", "config")}
+    extra = {k: v for k, v in read_model_json(run).items() if k not in ("model", "config")}
     extra["step"] = snapshot_step(snapshot)
     save_checkpoint(model, out, **extra)
     return out
@@ -101,6 +100,13 @@ def table(curve: dict[int, dict[str, float]], floor: float) -> list[str]:
 
 
 def main() -> None:
+    try:
+        run()
+    except UserError as exc:  # a bad --run, --data or --split: one line naming it, no traceback
+        raise SystemExit(f"family_curves: {exc}") from exc
+
+
+def run() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("snapshots", nargs="+", type=Path)
     parser.add_argument("--run", type=Path, required=True, help="the run folder (its final checkpoint gives model and config)")
@@ -109,7 +115,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True, help="folder for the snapshots' checkpoints and evaluations")
     parser.add_argument("--floor", type=float, default=-0.3, help="gap to identity (dB) whose budget is reported")
     args = parser.parse_args()
-    model = json.loads((args.run / "model.json").read_text())["model"]
+    if not (args.run / "model.json").is_file():
+        raise SystemExit(f"family_curves: --run {args.run}: not a finished run folder (no model.json); give the --out of `uirbench train`")
+    model = read_model_json(args.run)["model"]
     identity = scored(args.work / "identity", "identity", None, args.data, args.split)[["input_file_name", "psnr"]]
     curve = {}
     for snapshot in args.snapshots:
